@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs the Debian packages egressd needs to build and test, skipping what is present.
+set -eu
+
+PACKAGES="
+build-essential cmake ninja-build pkg-config
+libboost-dev libre2-dev libc-ares-dev libfmt-dev libspdlog-dev libcli11-dev
+libtomlplusplus-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+python3 python3-pytest curl openssl iproute2
+"
+
+missing=""
+for p in $PACKAGES; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+
+if [ -z "$missing" ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages:$missing" >&2
+  echo "install-deps: run as root (or: sudo apt-get install$missing)" >&2
+  exit 1
+fi
+
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing

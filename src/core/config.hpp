@@ -1,0 +1,83 @@
+// egressd's configuration: the TOML file's keys, their defaults, and their validation.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/ip_address.hpp"
+#include "core/problem.hpp"
+#include "core/result.hpp"
+
+namespace egressd::core {
+
+// allow-list: only hosts matching a rule pass. block-list: hosts matching a rule are refused.
+enum class ListMode { allow_list, block_list };
+std::string_view to_string(ListMode mode);
+
+// What a client without a rules file gets.
+enum class UnknownClients { deny, allow };
+std::string_view to_string(UnknownClients policy);
+
+// An address and port to listen on or to send DNS queries to.
+struct Endpoint {
+  IpAddress address;
+  std::uint16_t port = 0;
+
+  // "127.0.0.1:8100" or "[::1]:8100".
+  std::string to_string() const;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+// Parses "a.b.c.d:port" or "[v6]:port" (port 0..65535, decimal). Port 0 means "any
+// free port" when listening. Error message says what is wrong with the text.
+Result<Endpoint> parse_endpoint(std::string_view text);
+
+struct Timeouts {
+  std::chrono::seconds request_head{30};   // first byte to end of request head (slow clients)
+  std::chrono::seconds idle_client{60};    // keep-alive wait for the next request
+  std::chrono::seconds dns{10};            // one name resolution
+  std::chrono::seconds connect{10};        // TCP connect to the origin, all addresses
+  std::chrono::seconds response_head{60};  // request sent to end of response head
+  std::chrono::seconds body_idle{60};      // no progress while relaying a body
+  std::chrono::seconds tunnel_idle{900};   // no byte in either direction of a CONNECT tunnel
+};
+
+struct Limits {
+  std::size_t header_bytes = 64 * 1024;  // request or response line plus header fields
+};
+
+struct ClientSettings {
+  ListMode mode = ListMode::allow_list;
+};
+
+struct Config {
+  std::vector<Endpoint> listen{Endpoint{IpAddress::v4({127, 0, 0, 1}), 8100}};
+  std::string rules_dir = "/etc/egressd/rules";
+  unsigned workers = 0;  // 0: one per core
+  ListMode default_mode = ListMode::allow_list;
+  UnknownClients unknown_clients = UnknownClients::deny;
+  std::map<std::string, ClientSettings> clients;  // by label, from [clients.LABEL]
+  std::vector<std::uint16_t> http_ports{80};      // ports plain HTTP may go to
+  std::vector<std::uint16_t> connect_ports{443};  // ports CONNECT may go to
+  std::vector<Endpoint> dns_servers;              // empty: the system's resolv.conf
+  std::string via_name = "egressd";               // pseudonym in the Via header
+  Timeouts timeouts;
+  Limits limits;
+};
+
+struct ParsedConfig {
+  Config config;      // defaults where the file says nothing; meaningful only without errors
+  Problems problems;  // every problem found, each with file:line
+};
+
+// Parses a TOML config file. Unknown keys, wrong types and invalid values are errors
+// with the line they are on; parsing continues to report as many problems as possible.
+// The keys are documented in docs/configuration.md.
+ParsedConfig parse_config(std::string_view file_path, std::string_view content);
+
+}  // namespace egressd::core
