@@ -31,7 +31,8 @@ struct AbsoluteTarget {
 // Parses "http://host[:port][/path][?query]".
 // Errors: a scheme other than http (https in absolute-form is refused: clients must use
 // CONNECT), userinfo ("user@host"), a fragment, an invalid host (see normalize_host),
-// an empty, non-numeric, zero or > 65535 port, characters not allowed in a URI.
+// an empty, non-numeric, zero-padded, zero or > 65535 port, characters not allowed in a
+// URI (anything but visible ASCII). The path and query are kept byte for byte.
 Result<AbsoluteTarget> parse_absolute_target(std::string_view target);
 
 // A CONNECT target.
@@ -41,7 +42,7 @@ struct AuthorityTarget {
 };
 
 // Parses "host:port" / "[v6]:port" as sent with CONNECT. The port is required, 1..65535,
-// decimal without sign or leading zeros beyond "0"-free digits.
+// in decimal digits without sign or leading zeros.
 Result<AuthorityTarget> parse_authority_target(std::string_view target);
 
 }  // namespace egressd::core
