@@ -1,0 +1,473 @@
+// egressd's configuration file: TOML parsed with toml++, every key checked with its line.
+#include "core/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <utility>
+
+namespace egressd::core {
+
+std::string_view to_string(ListMode mode) {
+  switch (mode) {
+    case ListMode::allow_list: return "allow-list";
+    case ListMode::block_list: return "block-list";
+  }
+  return "allow-list";
+}
+
+std::string_view to_string(UnknownClients policy) {
+  switch (policy) {
+    case UnknownClients::deny: return "deny";
+    case UnknownClients::allow: return "allow";
+  }
+  return "deny";
+}
+
+std::string Endpoint::to_string() const {
+  const std::string port_text = std::to_string(port);
+  if (address.is_v6()) return "[" + address.to_string() + "]:" + port_text;
+  return address.to_string() + ":" + port_text;
+}
+
+namespace {
+
+// Decimal 0..65535 without sign, spaces or leading zeros.
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  if (text.empty() || text.size() > 5) return std::nullopt;
+  if (text.size() > 1 && text.front() == '0') return std::nullopt;
+  std::uint32_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  if (value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+}  // namespace
+
+Result<Endpoint> parse_endpoint(std::string_view text) {
+  if (text.empty()) return Error{"empty address (expected a.b.c.d:port or [v6]:port)"};
+  std::string_view host;
+  std::string_view port_text;
+  Endpoint endpoint;
+  if (text.front() == '[') {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      return Error{"missing ']' after the IPv6 address in " + quoted(text)};
+    }
+    host = text.substr(1, close - 1);
+    const std::string_view rest = text.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') {
+      return Error{"missing ':port' after ']' in " + quoted(text)};
+    }
+    port_text = rest.substr(1);
+    const auto address = IpAddress::parse(host);
+    if (!address || !address->is_v6()) {
+      return Error{quoted(host) + " is not an IPv6 address"};
+    }
+    endpoint.address = *address;
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return Error{"missing ':port' in " + quoted(text) +
+                   " (expected a.b.c.d:port or [v6]:port)"};
+    }
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return Error{"an IPv6 address needs brackets, like [::1]:8100, in " + quoted(text)};
+    }
+    const auto address = IpAddress::parse(host);
+    if (!address || !address->is_v4()) {
+      return Error{quoted(host) + " is not an IPv4 address in canonical dotted form"};
+    }
+    endpoint.address = *address;
+  }
+  if (port_text.empty()) return Error{"missing port number in " + quoted(text)};
+  const auto port = parse_port(port_text);
+  if (!port) {
+    return Error{"port " + quoted(port_text) + " is not a decimal number from 0 to 65535"};
+  }
+  endpoint.port = *port;
+  return endpoint;
+}
+
+namespace {
+
+std::string_view type_name(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::none: return "nothing";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+  }
+  return "a value";
+}
+
+int line_of(const toml::source_region& source) {
+  return static_cast<int>(source.begin.line);
+}
+
+// Client labels as rules file names allow them (see parse_client_file_name).
+bool is_valid_label(std::string_view label) {
+  if (label.empty()) return false;
+  return std::all_of(label.begin(), label.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.';
+  });
+}
+
+// RFC 9110 token characters, as a Via pseudonym must be.
+bool is_token(std::string_view text) {
+  if (text.empty()) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+class ConfigReader {
+ public:
+  explicit ConfigReader(std::string_view file_path) : file_(file_path) {}
+
+  ParsedConfig read(std::string_view content) {
+    toml::table root;
+    try {
+      root = toml::parse(content, file_);
+    } catch (const toml::parse_error& e) {
+      const auto& begin = e.source().begin;
+      error(static_cast<int>(begin.line),
+            "invalid TOML at column " + std::to_string(begin.column) + ": " +
+                std::string(e.description()));
+      return std::move(out_);
+    }
+    read_root(root);
+    settle_defaults();
+    // toml++ keeps keys sorted by name; report in file order instead.
+    std::stable_sort(out_.problems.begin(), out_.problems.end(),
+                     [](const Problem& a, const Problem& b) { return a.line < b.line; });
+    return std::move(out_);
+  }
+
+ private:
+  void error(int line, std::string message) {
+    out_.problems.push_back(Problem{Problem::Severity::error, file_, line, std::move(message)});
+  }
+
+  void wrong_type(const std::string& key, const toml::node& node, std::string_view expected) {
+    error(line_of(node.source()), quoted(key) + " must be " + std::string(expected) + ", not " +
+                                      std::string(type_name(node.type())));
+  }
+
+  void unknown_key(const std::string& key, const toml::key& k, const toml::node& node) {
+    int line = line_of(k.source());
+    if (line == 0) line = line_of(node.source());
+    error(line, "unknown key " + quoted(key));
+  }
+
+  static std::string join(std::string_view prefix, std::string_view key) {
+    if (prefix.empty()) return std::string(key);
+    return std::string(prefix) + "." + std::string(key);
+  }
+
+  const std::string* as_string(const std::string& key, const toml::node& node) {
+    if (const auto* s = node.as_string()) return &s->get();
+    wrong_type(key, node, "a string");
+    return nullptr;
+  }
+
+  std::optional<std::int64_t> as_integer(const std::string& key, const toml::node& node,
+                                         std::int64_t min, std::int64_t max) {
+    const auto* i = node.as_integer();
+    if (i == nullptr) {
+      wrong_type(key, node, "an integer");
+      return std::nullopt;
+    }
+    const std::int64_t value = i->get();
+    if (value < min || value > max) {
+      error(line_of(node.source()), quoted(key) + " must be from " + std::to_string(min) +
+                                        " to " + std::to_string(max) + ", not " +
+                                        std::to_string(value));
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  template <class Enum>
+  std::optional<Enum> as_choice(const std::string& key, const toml::node& node,
+                                std::initializer_list<std::pair<std::string_view, Enum>> choices) {
+    const std::string* text = as_string(key, node);
+    if (text == nullptr) return std::nullopt;
+    std::string names;
+    for (const auto& [name, value] : choices) {
+      if (*text == name) return value;
+      if (!names.empty()) names += " or ";
+      names += '"' + std::string(name) + '"';
+    }
+    error(line_of(node.source()), quoted(key) + " must be " + names + ", not \"" + *text + "\"");
+    return std::nullopt;
+  }
+
+  // Calls `each` for every element of an array; false when `node` is not an array.
+  bool for_each_element(const std::string& key, const toml::node& node, std::string_view expected,
+                        const std::function<void(const toml::node&)>& each) {
+    const auto* array = node.as_array();
+    if (array == nullptr) {
+      wrong_type(key, node, expected);
+      return false;
+    }
+    for (const toml::node& element : *array) each(element);
+    return true;
+  }
+
+  std::optional<std::vector<Endpoint>> read_listen(const std::string& key, const toml::node& node) {
+    std::vector<Endpoint> endpoints;
+    bool ok = true;
+    const bool is_array = for_each_element(
+        key, node, "an array of \"address:port\" strings", [&](const toml::node& element) {
+          const std::string* text = as_string(key + " entry", element);
+          if (text == nullptr) {
+            ok = false;
+            return;
+          }
+          auto endpoint = parse_endpoint(*text);
+          if (!endpoint) {
+            error(line_of(element.source()), quoted(key) + ": " + endpoint.error().message);
+            ok = false;
+            return;
+          }
+          if (std::find(endpoints.begin(), endpoints.end(), *endpoint) != endpoints.end()) {
+            error(line_of(element.source()),
+                  quoted(key) + ": " + endpoint->to_string() + " is listed twice");
+            ok = false;
+            return;
+          }
+          endpoints.push_back(*endpoint);
+        });
+    if (!is_array || !ok) return std::nullopt;
+    if (endpoints.empty()) {
+      error(line_of(node.source()), quoted(key) + " must name at least one address:port");
+      return std::nullopt;
+    }
+    return endpoints;
+  }
+
+  std::optional<std::vector<std::uint16_t>> read_ports(const std::string& key,
+                                                       const toml::node& node) {
+    std::vector<std::uint16_t> ports;
+    bool ok = true;
+    const bool is_array = for_each_element(
+        key, node, "an array of port numbers", [&](const toml::node& element) {
+          const auto port = as_integer(key + " entry", element, 1, 65535);
+          if (!port) {
+            ok = false;
+            return;
+          }
+          const auto value = static_cast<std::uint16_t>(*port);
+          if (std::find(ports.begin(), ports.end(), value) == ports.end()) ports.push_back(value);
+        });
+    if (!is_array || !ok) return std::nullopt;
+    return ports;
+  }
+
+  void read_root(const toml::table& root) {
+    Config& config = out_.config;
+    for (const auto& [k, node] : root) {
+      const std::string key(k.str());
+      if (key == "listen") {
+        if (auto listen = read_listen(key, node)) config.listen = std::move(*listen);
+      } else if (key == "rules_dir") {
+        if (const std::string* dir = as_string(key, node)) {
+          if (dir->empty()) {
+            error(line_of(node.source()), quoted(key) + " must not be empty");
+          } else {
+            config.rules_dir = *dir;
+          }
+        }
+      } else if (key == "workers") {
+        if (auto n = as_integer(key, node, 0, 256)) config.workers = static_cast<unsigned>(*n);
+      } else if (key == "default_mode") {
+        if (auto mode = read_mode(key, node)) config.default_mode = *mode;
+      } else if (key == "unknown_clients") {
+        if (auto policy = as_choice<UnknownClients>(
+                key, node, {{"deny", UnknownClients::deny}, {"allow", UnknownClients::allow}})) {
+          config.unknown_clients = *policy;
+        }
+      } else if (key == "http_ports") {
+        if (auto ports = read_ports(key, node)) config.http_ports = std::move(*ports);
+      } else if (key == "connect_ports") {
+        if (auto ports = read_ports(key, node)) config.connect_ports = std::move(*ports);
+      } else if (key == "via_name") {
+        if (const std::string* name = as_string(key, node)) {
+          if (!is_token(*name)) {
+            error(line_of(node.source()),
+                  quoted(key) + " must be a non-empty HTTP token (letters, digits and "
+                                "!#$%&'*+-.^_`|~), not \"" + *name + "\"");
+          } else {
+            config.via_name = *name;
+          }
+        }
+      } else if (key == "dns") {
+        read_table(key, node, [&](const std::string& sub, const toml::node& value) {
+          if (sub != "servers") return false;
+          read_dns_servers(join(key, sub), value);
+          return true;
+        });
+      } else if (key == "timeouts") {
+        read_table(key, node, [&](const std::string& sub, const toml::node& value) {
+          return read_timeout(join(key, sub), sub, value);
+        });
+      } else if (key == "limits") {
+        read_table(key, node, [&](const std::string& sub, const toml::node& value) {
+          if (sub != "header_bytes") return false;
+          if (auto n = as_integer(join(key, sub), value, 1024, 1024 * 1024)) {
+            config.limits.header_bytes = static_cast<std::size_t>(*n);
+          }
+          return true;
+        });
+      } else if (key == "clients") {
+        read_clients(key, node);
+      } else {
+        unknown_key(key, k, node);
+      }
+    }
+  }
+
+  std::optional<ListMode> read_mode(const std::string& key, const toml::node& node) {
+    return as_choice<ListMode>(
+        key, node, {{"allow-list", ListMode::allow_list}, {"block-list", ListMode::block_list}});
+  }
+
+  // Reads a table whose keys `known` handles; it returns false for an unknown key.
+  void read_table(const std::string& key, const toml::node& node,
+                  const std::function<bool(const std::string&, const toml::node&)>& known) {
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      wrong_type(key, node, "a table");
+      return;
+    }
+    for (const auto& [k, value] : *table) {
+      const std::string sub(k.str());
+      if (!known(sub, value)) unknown_key(join(key, sub), k, value);
+    }
+  }
+
+  bool read_timeout(const std::string& full_key, const std::string& key, const toml::node& node) {
+    Timeouts& t = out_.config.timeouts;
+    std::chrono::seconds* target = nullptr;
+    if (key == "request_head") target = &t.request_head;
+    else if (key == "idle_client") target = &t.idle_client;
+    else if (key == "dns") target = &t.dns;
+    else if (key == "connect") target = &t.connect;
+    else if (key == "response_head") target = &t.response_head;
+    else if (key == "body_idle") target = &t.body_idle;
+    else if (key == "tunnel_idle") target = &t.tunnel_idle;
+    else return false;
+    if (auto seconds = as_integer(full_key, node, 1, 86400)) {
+      *target = std::chrono::seconds(*seconds);
+    }
+    return true;
+  }
+
+  void read_dns_servers(const std::string& key, const toml::node& node) {
+    std::vector<Endpoint> servers;
+    bool ok = true;
+    const bool is_array = for_each_element(
+        key, node, "an array of \"address\" or \"address:port\" strings",
+        [&](const toml::node& element) {
+          const std::string* text = as_string(key + " entry", element);
+          if (text == nullptr) {
+            ok = false;
+            return;
+          }
+          Endpoint server;
+          if (auto address = IpAddress::parse(*text)) {
+            server = Endpoint{*address, 53};
+          } else if (text->find(':') == std::string::npos) {
+            error(line_of(element.source()),
+                  quoted(key) + ": " + quoted(*text) + " is not an IPv4 or IPv6 address");
+            ok = false;
+            return;
+          } else if (auto endpoint = parse_endpoint(*text)) {
+            server = *endpoint;
+          } else {
+            error(line_of(element.source()), quoted(key) + ": " + endpoint.error().message);
+            ok = false;
+            return;
+          }
+          if (server.port == 0) {
+            error(line_of(element.source()), quoted(key) + ": port 0 is not a DNS server port");
+            ok = false;
+            return;
+          }
+          servers.push_back(server);
+        });
+    if (is_array && ok) out_.config.dns_servers = std::move(servers);
+  }
+
+  void read_clients(const std::string& key, const toml::node& node) {
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      wrong_type(key, node, "a table of [clients.LABEL] sections");
+      return;
+    }
+    for (const auto& [k, value] : *table) {
+      const std::string label(k.str());
+      const std::string section = join(key, label);
+      if (!is_valid_label(label)) {
+        int line = line_of(k.source());
+        if (line == 0) line = line_of(value.source());
+        error(line, "client label " + quoted(label) +
+                        " may only contain letters, digits, '-', '_' and '.'");
+        continue;
+      }
+      ClientSettings settings;
+      settings.mode = out_.config.default_mode;
+      bool has_mode = false;
+      read_table(section, value, [&](const std::string& sub, const toml::node& v) {
+        if (sub != "mode") return false;
+        if (auto mode = read_mode(join(section, sub), v)) {
+          settings.mode = *mode;
+          has_mode = true;
+        }
+        return true;
+      });
+      out_.config.clients[label] = settings;
+      if (!has_mode) pending_default_.push_back(label);
+    }
+  }
+
+  // Clients without their own mode follow default_mode, which may come later in the file.
+  void settle_defaults() {
+    for (const std::string& label : pending_default_) {
+      out_.config.clients[label].mode = out_.config.default_mode;
+    }
+  }
+
+ private:
+  std::string file_;
+  ParsedConfig out_;
+  std::vector<std::string> pending_default_;
+};
+
+}  // namespace
+
+ParsedConfig parse_config(std::string_view file_path, std::string_view content) {
+  ConfigReader reader(file_path);
+  return reader.read(content);
+}
+
+}  // namespace egressd::core

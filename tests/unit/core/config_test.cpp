@@ -1,0 +1,274 @@
+// Tests for the TOML configuration and endpoint parsing (core/config).
+#include "core/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace egressd::core {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string messages(const Problems& problems) {
+  std::string out;
+  for (const auto& p : problems) out += p.to_string() + "\n";
+  return out;
+}
+
+ParsedConfig parse_ok(const std::string& text) {
+  auto parsed = parse_config("egressd.toml", text);
+  EXPECT_TRUE(parsed.problems.empty()) << messages(parsed.problems);
+  return parsed;
+}
+
+// The single problem of a config that must have exactly one.
+Problem only_problem(const std::string& text) {
+  const auto parsed = parse_config("egressd.toml", text);
+  EXPECT_EQ(parsed.problems.size(), 1u) << messages(parsed.problems);
+  if (parsed.problems.empty()) return {};
+  return parsed.problems.front();
+}
+
+TEST(ParseEndpoint, Accepts) {
+  struct Case {
+    const char* text;
+    const char* canonical;
+    std::uint16_t port;
+  };
+  for (const Case& c : {Case{"127.0.0.1:8100", "127.0.0.1:8100", 8100},
+                        Case{"0.0.0.0:0", "0.0.0.0:0", 0},
+                        Case{"[::1]:8100", "[::1]:8100", 8100},
+                        Case{"[::]:65535", "[::]:65535", 65535},
+                        Case{"[2001:DB8::1]:53", "[2001:db8::1]:53", 53}}) {
+    const auto endpoint = parse_endpoint(c.text);
+    ASSERT_TRUE(endpoint.ok()) << c.text << ": " << endpoint.error().message;
+    EXPECT_EQ(endpoint->port, c.port) << c.text;
+    EXPECT_EQ(endpoint->to_string(), c.canonical) << c.text;
+  }
+}
+
+TEST(ParseEndpoint, RejectsWithAReason) {
+  struct Case {
+    const char* text;
+    const char* says;
+  };
+  for (const Case& c : {Case{"", "empty"},
+                        Case{"127.0.0.1", "missing ':port'"},
+                        Case{"127.0.0.1:", "missing port"},
+                        Case{"127.0.0.1:65536", "0 to 65535"},
+                        Case{"127.0.0.1:-1", "0 to 65535"},
+                        Case{"127.0.0.1:+80", "0 to 65535"},
+                        Case{"127.0.0.1:080", "0 to 65535"},
+                        Case{"127.0.0.1:8o", "0 to 65535"},
+                        Case{"127.0.0.1:123456", "0 to 65535"},
+                        Case{"127.1:80", "not an IPv4 address"},
+                        Case{"localhost:80", "not an IPv4 address"},
+                        Case{" 127.0.0.1:80", "not an IPv4 address"},
+                        Case{"::1:80", "needs brackets"},
+                        Case{"[::1]", "missing ':port'"},
+                        Case{"[::1]8100", "missing ':port'"},
+                        Case{"[::1:8100", "missing ']'"},
+                        Case{"[127.0.0.1]:80", "not an IPv6 address"},
+                        Case{"[fe80::1%eth0]:80", "not an IPv6 address"}}) {
+    const auto endpoint = parse_endpoint(c.text);
+    ASSERT_FALSE(endpoint.ok()) << c.text;
+    EXPECT_NE(endpoint.error().message.find(c.says), std::string::npos)
+        << c.text << ": " << endpoint.error().message;
+  }
+}
+
+TEST(ParseConfig, EmptyFileGivesDefaults) {
+  const auto parsed = parse_ok("");
+  const Config& c = parsed.config;
+  ASSERT_EQ(c.listen.size(), 1u);
+  EXPECT_EQ(c.listen[0].to_string(), "127.0.0.1:8100");
+  EXPECT_EQ(c.rules_dir, "/etc/egressd/rules");
+  EXPECT_EQ(c.workers, 0u);
+  EXPECT_EQ(c.default_mode, ListMode::allow_list);
+  EXPECT_EQ(c.unknown_clients, UnknownClients::deny);
+  EXPECT_EQ(c.http_ports, std::vector<std::uint16_t>{80});
+  EXPECT_EQ(c.connect_ports, std::vector<std::uint16_t>{443});
+  EXPECT_TRUE(c.dns_servers.empty());
+  EXPECT_EQ(c.via_name, "egressd");
+  EXPECT_EQ(c.timeouts.request_head, 30s);
+  EXPECT_EQ(c.timeouts.tunnel_idle, 900s);
+  EXPECT_EQ(c.limits.header_bytes, 64u * 1024u);
+  EXPECT_TRUE(c.clients.empty());
+}
+
+TEST(ParseConfig, EveryKey) {
+  const auto parsed = parse_ok(R"(
+# all keys
+listen = ["0.0.0.0:8100", "[::]:8100"]
+rules_dir = "/rw/config/egressd/rules"
+workers = 4
+default_mode = "block-list"
+unknown_clients = "allow"
+http_ports = [80, 8080]
+connect_ports = [443, 8443]
+via_name = "proxy-1"
+
+[dns]
+servers = ["10.139.1.1", "10.139.1.2:5353", "[fd00::1]:53", "fd00::2"]
+
+[timeouts]
+request_head = 5
+idle_client = 6
+dns = 7
+connect = 8
+response_head = 9
+body_idle = 10
+tunnel_idle = 86400
+
+[limits]
+header_bytes = 1024
+
+[clients.work]
+mode = "allow-list"
+
+[clients.personal]
+)");
+  const Config& c = parsed.config;
+  ASSERT_EQ(c.listen.size(), 2u);
+  EXPECT_EQ(c.listen[1].to_string(), "[::]:8100");
+  EXPECT_EQ(c.rules_dir, "/rw/config/egressd/rules");
+  EXPECT_EQ(c.workers, 4u);
+  EXPECT_EQ(c.default_mode, ListMode::block_list);
+  EXPECT_EQ(c.unknown_clients, UnknownClients::allow);
+  EXPECT_EQ(c.http_ports, (std::vector<std::uint16_t>{80, 8080}));
+  EXPECT_EQ(c.connect_ports, (std::vector<std::uint16_t>{443, 8443}));
+  EXPECT_EQ(c.via_name, "proxy-1");
+  ASSERT_EQ(c.dns_servers.size(), 4u);
+  EXPECT_EQ(c.dns_servers[0].to_string(), "10.139.1.1:53");
+  EXPECT_EQ(c.dns_servers[1].to_string(), "10.139.1.2:5353");
+  EXPECT_EQ(c.dns_servers[2].to_string(), "[fd00::1]:53");
+  EXPECT_EQ(c.dns_servers[3].to_string(), "[fd00::2]:53");
+  EXPECT_EQ(c.timeouts.request_head, 5s);
+  EXPECT_EQ(c.timeouts.idle_client, 6s);
+  EXPECT_EQ(c.timeouts.dns, 7s);
+  EXPECT_EQ(c.timeouts.connect, 8s);
+  EXPECT_EQ(c.timeouts.response_head, 9s);
+  EXPECT_EQ(c.timeouts.body_idle, 10s);
+  EXPECT_EQ(c.timeouts.tunnel_idle, 86400s);
+  EXPECT_EQ(c.limits.header_bytes, 1024u);
+  ASSERT_EQ(c.clients.size(), 2u);
+  EXPECT_EQ(c.clients.at("work").mode, ListMode::allow_list);
+  // Without its own mode a client follows default_mode.
+  EXPECT_EQ(c.clients.at("personal").mode, ListMode::block_list);
+}
+
+TEST(ParseConfig, EmptyPortListsAreAllowed) {
+  const auto parsed = parse_ok("http_ports = []\nconnect_ports = [443, 443]\n");
+  EXPECT_TRUE(parsed.config.http_ports.empty());
+  EXPECT_EQ(parsed.config.connect_ports, std::vector<std::uint16_t>{443});
+}
+
+TEST(ParseConfig, ErrorsNameTheirLine) {
+  struct Case {
+    const char* text;
+    int line;
+    const char* says;
+  };
+  for (const Case& c : {
+           Case{"\nbogus = 1\n", 2, "unknown key 'bogus'"},
+           Case{"[timeouts]\nrequest_head = 5\nrequest_hed = 5\n", 3,
+                "unknown key 'timeouts.request_hed'"},
+           Case{"[dns]\nserver = []\n", 2, "unknown key 'dns.server'"},
+           Case{"\n\n[nonsense]\nx = 1\n", 3, "unknown key 'nonsense'"},
+           Case{"[clients.work]\nmode = \"allow-list\"\nextra = true\n", 3,
+                "unknown key 'clients.work.extra'"},
+           Case{"workers = \"4\"\n", 1, "'workers' must be an integer, not a string"},
+           Case{"workers = 257\n", 1, "'workers' must be from 0 to 256, not 257"},
+           Case{"workers = -1\n", 1, "from 0 to 256"},
+           Case{"workers = 1.5\n", 1, "not a float"},
+           Case{"listen = \"127.0.0.1:8100\"\n", 1, "'listen' must be an array"},
+           Case{"listen = []\n", 1, "at least one"},
+           Case{"listen = [\n  \"127.0.0.1:8100\",\n  \"127.0.0.1\",\n]\n", 3, "missing ':port'"},
+           Case{"listen = [\"[::1]:1\", \"[::1]:1\"]\n", 1, "listed twice"},
+           Case{"listen = [8100]\n", 1, "must be a string, not an integer"},
+           Case{"rules_dir = \"\"\n", 1, "must not be empty"},
+           Case{"rules_dir = 3\n", 1, "must be a string"},
+           Case{"default_mode = \"allowlist\"\n", 1,
+                "'default_mode' must be \"allow-list\" or \"block-list\", not \"allowlist\""},
+           Case{"unknown_clients = \"maybe\"\n", 1, "\"deny\" or \"allow\""},
+           Case{"unknown_clients = true\n", 1, "not a boolean"},
+           Case{"http_ports = [80, 0]\n", 1, "from 1 to 65535, not 0"},
+           Case{"connect_ports = [443, 65536]\n", 1, "from 1 to 65535, not 65536"},
+           Case{"connect_ports = 443\n", 1, "must be an array of port numbers"},
+           Case{"via_name = \"my proxy\"\n", 1, "HTTP token"},
+           Case{"via_name = \"\"\n", 1, "HTTP token"},
+           Case{"[dns]\nservers = [\"localhost\"]\n", 2, "'localhost' is not an IPv4 or IPv6 address"},
+           Case{"[dns]\nservers = [\"1.1.1.1:x\"]\n", 2, "not a decimal number"},
+           Case{"[dns]\nservers = [\"1.1.1.1:0\"]\n", 2, "port 0"},
+           Case{"dns = 1\n", 1, "'dns' must be a table"},
+           Case{"[timeouts]\ndns = 0\n", 2, "'timeouts.dns' must be from 1 to 86400, not 0"},
+           Case{"[timeouts]\nconnect = 86401\n", 2, "from 1 to 86400"},
+           Case{"[timeouts]\nbody_idle = \"10s\"\n", 2, "must be an integer"},
+           Case{"[limits]\nheader_bytes = 1023\n", 2, "from 1024 to 1048576"},
+           Case{"[limits]\nheader_bytes = 1048577\n", 2, "from 1024 to 1048576"},
+           Case{"[clients.work]\nmode = \"open\"\n", 2, "'clients.work.mode' must be"},
+           Case{"clients = 1\n", 1, "'clients' must be a table"},
+           Case{"[clients.\"bad label\"]\nmode = \"allow-list\"\n", 1, "client label 'bad label'"},
+       }) {
+    const Problem p = only_problem(c.text);
+    EXPECT_EQ(p.severity, Problem::Severity::error) << c.text;
+    EXPECT_EQ(p.file, "egressd.toml") << c.text;
+    EXPECT_EQ(p.line, c.line) << c.text << "\n" << p.to_string();
+    EXPECT_NE(p.message.find(c.says), std::string::npos) << c.text << "\n" << p.to_string();
+  }
+}
+
+TEST(ParseConfig, SyntaxErrorHasLineAndColumn) {
+  const Problem p = only_problem("workers = 4\nlisten = [\"127.0.0.1:8100\"\nvia_name = \"x\"\n");
+  EXPECT_EQ(p.severity, Problem::Severity::error);
+  EXPECT_GE(p.line, 2);
+  EXPECT_NE(p.message.find("invalid TOML at column "), std::string::npos) << p.message;
+
+  const Problem dup = only_problem("workers = 1\nworkers = 2\n");
+  EXPECT_EQ(dup.line, 2);
+  EXPECT_EQ(dup.to_string().rfind("egressd.toml:2: error: invalid TOML at column", 0), 0u)
+      << dup.to_string();
+}
+
+TEST(ParseConfig, ReportsAllProblemsInFileOrder) {
+  const auto parsed = parse_config("c.toml", R"(workers = 999
+via_name = "a b"
+zzz = 1
+aaa = 2
+
+[timeouts]
+dns = 0
+bogus = 3
+)");
+  ASSERT_EQ(parsed.problems.size(), 6u) << messages(parsed.problems);
+  const int lines[] = {1, 2, 3, 4, 7, 8};
+  for (std::size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(parsed.problems[i].line, lines[i]) << messages(parsed.problems);
+  }
+  EXPECT_TRUE(has_errors(parsed.problems));
+}
+
+TEST(ParseConfig, InvalidValueKeepsTheDefault) {
+  const auto parsed = parse_config("c.toml", "workers = 999\nhttp_ports = [80, 0]\n");
+  EXPECT_EQ(parsed.config.workers, 0u);
+  EXPECT_EQ(parsed.config.http_ports, std::vector<std::uint16_t>{80});
+}
+
+TEST(ParseConfig, DottedKeysAndInlineTables) {
+  const auto parsed = parse_ok(
+      "timeouts.dns = 3\nlimits = { header_bytes = 2048 }\nclients.work.mode = \"block-list\"\n");
+  EXPECT_EQ(parsed.config.timeouts.dns, 3s);
+  EXPECT_EQ(parsed.config.limits.header_bytes, 2048u);
+  EXPECT_EQ(parsed.config.clients.at("work").mode, ListMode::block_list);
+}
+
+TEST(ConfigEnums, Names) {
+  EXPECT_EQ(to_string(ListMode::allow_list), "allow-list");
+  EXPECT_EQ(to_string(ListMode::block_list), "block-list");
+  EXPECT_EQ(to_string(UnknownClients::deny), "deny");
+  EXPECT_EQ(to_string(UnknownClients::allow), "allow");
+}
+
+}  // namespace
+}  // namespace egressd::core
