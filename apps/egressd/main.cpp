@@ -1,0 +1,125 @@
+// egressd: parses the command line, loads config and rules, and hands over to the server.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "server/policy_loader.hpp"
+#include "server/server.hpp"
+
+namespace {
+
+using egressd::core::Config;
+using egressd::core::ParsedConfig;
+using egressd::core::Problem;
+using egressd::core::Problems;
+
+struct Options {
+  std::string config_path;
+  std::vector<std::string> listen;
+  std::string rules_dir;
+  std::optional<unsigned> workers;
+  bool check = false;
+};
+
+// The config file (or the defaults) with the command line's overrides on top.
+ParsedConfig load_config(const Options& options) {
+  ParsedConfig parsed;
+  if (!options.config_path.empty()) parsed = egressd::server::load_config_file(options.config_path);
+  if (!options.listen.empty()) {
+    parsed.config.listen.clear();
+    for (const auto& text : options.listen) {
+      auto endpoint = egressd::core::parse_endpoint(text);
+      if (!endpoint) {
+        parsed.problems.push_back(
+            Problem{Problem::Severity::error, "--listen", 0, text + ": " + endpoint.error().message});
+        continue;
+      }
+      parsed.config.listen.push_back(*endpoint);
+    }
+  }
+  if (!options.rules_dir.empty()) parsed.config.rules_dir = options.rules_dir;
+  if (options.workers) parsed.config.workers = *options.workers;
+  return parsed;
+}
+
+void print_problems(const Problems& problems) {
+  for (const auto& problem : problems) std::cerr << problem.to_string() << '\n';
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"egressd: an egress-filtering HTTP/HTTPS forward proxy with per-client allow-lists"};
+  Options options;
+  app.add_option("-c,--config", options.config_path, "TOML config file (default: built-in defaults)");
+  app.add_option("-l,--listen", options.listen,
+                 "address to listen on, repeatable: 127.0.0.1:8100, [::1]:8100 (overrides config)");
+  app.add_option("-r,--rules", options.rules_dir, "rules folder (overrides config)");
+  app.add_option("-w,--workers", options.workers, "worker threads, 0 = one per core (overrides config)")
+      ->check(CLI::Range(0u, 256u));
+  app.add_flag("--check", options.check,
+               "validate config and every rules file, print all problems, exit 0 if valid");
+  app.set_version_flag("-V,--version", std::string("egressd ") + EGRESSD_VERSION);
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_logger_mt("egressd");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+  spdlog::set_default_logger(logger);
+
+  auto parsed = load_config(options);
+  Problems problems = parsed.problems;
+  std::shared_ptr<const egressd::core::PolicySnapshot> snapshot;
+  if (!egressd::core::has_errors(problems)) {
+    auto build = egressd::server::load_policy(parsed.config, 1);
+    problems.insert(problems.end(), build.problems.begin(), build.problems.end());
+    snapshot = std::move(build.snapshot);
+  }
+
+  if (options.check) {
+    print_problems(problems);
+    if (egressd::core::has_errors(problems)) {
+      std::cerr << "egressd --check: problems found, see above\n";
+      return 1;
+    }
+    std::cout << "egressd --check: config and " << snapshot->clients.size()
+              << " rules file(s) are valid\n";
+    return 0;
+  }
+
+  for (const auto& problem : problems) {
+    if (problem.severity == Problem::Severity::error) {
+      spdlog::error("{}", problem.to_string());
+    } else {
+      spdlog::warn("{}", problem.to_string());
+    }
+  }
+  if (!snapshot) {
+    spdlog::error("not starting: fix the problems above (egressd --check lists them)");
+    return 1;
+  }
+
+  egressd::server::Server server(parsed.config, std::move(snapshot), [options](std::uint64_t generation) {
+    auto reparsed = load_config(options);
+    if (egressd::core::has_errors(reparsed.problems)) {
+      egressd::core::SnapshotBuild failed;
+      failed.problems = std::move(reparsed.problems);
+      return failed;
+    }
+    auto build = egressd::server::load_policy(reparsed.config, generation);
+    build.problems.insert(build.problems.begin(), reparsed.problems.begin(), reparsed.problems.end());
+    return build;
+  });
+  std::string error;
+  if (!server.listen(error)) {
+    spdlog::error("{}", error);
+    return 1;
+  }
+  return server.run();
+}

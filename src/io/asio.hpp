@@ -23,4 +23,8 @@ using error_code = boost::system::error_code;
 template <class T = void>
 using awaitable = boost::asio::awaitable<T>;
 
+// Completion token for `co_await op(..., with_ec(ec))`: errors land in `ec` instead of
+// being thrown, since errors on the data path are values.
+inline auto with_ec(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
 }  // namespace egressd::io

@@ -1,0 +1,550 @@
+// One client connection: read requests, decide, then forward, tunnel or refuse.
+//
+// The session does the I/O; what to answer comes from the pure core (decide(), the page
+// renderers). Every read has a deadline and every message head a size limit.
+#include "io/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "core/decision_log.hpp"
+#include "core/pages.hpp"
+#include "core/policy.hpp"
+#include "core/request_target.hpp"
+#include "io/http_headers.hpp"
+#include "io/join.hpp"
+#include "io/tunnel.hpp"
+#include "io/upstream.hpp"
+
+namespace egressd::io {
+namespace {
+
+constexpr std::size_t kBodyChunk = 64 * 1024;
+
+// The origin connection a session keeps while its client asks the same origin again.
+struct Upstream {
+  explicit Upstream(const asio::any_io_executor& executor) : stream(executor) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+enum class RelayEnd { complete, source_failed, destination_failed };
+
+struct RelayOutcome {
+  RelayEnd end = RelayEnd::complete;
+  error_code ec;
+};
+
+// Streams the body of the message `parser` is reading from `source` to `destination`
+// through `serializer`, whose head has already been written. Holds at most one chunk.
+template <bool isRequest>
+awaitable<RelayOutcome> relay_body(beast::tcp_stream& source, beast::flat_buffer& source_buffer,
+                                   http::parser<isRequest, http::buffer_body>& parser,
+                                   beast::tcp_stream& destination,
+                                   http::serializer<isRequest, http::buffer_body>& serializer,
+                                   std::chrono::seconds idle) {
+  std::array<char, kBodyChunk> chunk;
+  auto& body = parser.get().body();
+  do {
+    if (!parser.is_done()) {
+      body.data = chunk.data();
+      body.size = chunk.size();
+      error_code ec;
+      source.expires_after(idle);
+      co_await http::async_read(source, source_buffer, parser, with_ec(ec));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) co_return RelayOutcome{RelayEnd::source_failed, ec};
+      body.size = chunk.size() - body.size;
+      body.data = chunk.data();
+      body.more = !parser.is_done();
+    } else {
+      body.data = nullptr;
+      body.size = 0;
+      body.more = false;
+    }
+    error_code ec;
+    destination.expires_after(idle);
+    co_await http::async_write(destination, serializer, with_ec(ec));
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return RelayOutcome{RelayEnd::destination_failed, ec};
+  } while (!parser.is_done() && !serializer.is_done());
+  co_return RelayOutcome{};
+}
+
+class Session {
+ public:
+  Session(WorkerContext& context, tcp::socket socket)
+      : context_(context),
+        timeouts_(context.settings.timeouts),
+        client_(std::move(socket)),
+        buffer_(context.settings.limits.header_bytes + kBodyChunk) {}
+
+  awaitable<void> run();
+
+ private:
+  using RequestParser = http::request_parser<http::buffer_body>;
+  using ResponseParser = http::response_parser<http::buffer_body>;
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+
+  awaitable<bool> handle(RequestParser& parser);
+  awaitable<bool> handle_connect(RequestParser& parser);
+  awaitable<bool> forward(RequestParser& parser, const core::AbsoluteTarget& target);
+  awaitable<void> relay_request_body(RequestParser& parser, Upstream& up,
+                                     http::serializer<true, http::buffer_body>& writer,
+                                     RelayOutcome& outcome, bool& finished);
+  awaitable<void> answer_read_error(const error_code& ec, const RequestParser& parser);
+
+  // Sends a response of our own. Returns whether the client connection may be reused.
+  awaitable<bool> send(http::status status, std::string_view content_type, std::string body,
+                       bool keep_alive, Headers extra = {});
+  awaitable<bool> send_error(http::status status, std::string_view detail, bool keep_alive);
+
+  core::Decision decide_and_log(const core::PolicySnapshot& snapshot, std::string_view method,
+                                const core::Host& host, std::uint16_t port, bool is_connect);
+  void close_upstream() { upstream_.reset(); }
+
+  WorkerContext& context_;
+  const core::Timeouts& timeouts_;
+  beast::tcp_stream client_;
+  beast::flat_buffer buffer_;
+  core::IpAddress client_address_;
+  std::string client_text_;
+  unsigned client_version_ = 11;
+  std::optional<Upstream> upstream_;
+};
+
+awaitable<void> Session::run() {
+  error_code ec;
+  const auto peer = client_.socket().remote_endpoint(ec);
+  if (ec) co_return;  // the client is already gone
+  client_address_ = to_core(peer.address()).unmapped();
+  client_text_ = client_address_.to_string();
+  client_.socket().set_option(tcp::no_delay(true), ec);
+
+  bool first = true;
+  for (;;) {
+    RequestParser parser;
+    parser.header_limit(static_cast<std::uint32_t>(context_.settings.limits.header_bytes));
+    parser.body_limit(boost::none);  // bodies stream through in chunks; nothing is held
+    // The first request must arrive promptly; later ones may wait for the idle deadline.
+    client_.expires_after(first ? timeouts_.request_head : timeouts_.idle_client);
+    co_await http::async_read_header(client_, buffer_, parser, with_ec(ec));
+    if (ec) {
+      co_await answer_read_error(ec, parser);
+      break;
+    }
+    first = false;
+    client_version_ = parser.get().version();
+    if (!co_await handle(parser)) break;
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();  // idle connections hold no buffer
+  }
+  close_upstream();
+  client_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  client_.close();
+}
+
+awaitable<void> Session::answer_read_error(const error_code& ec, const RequestParser& parser) {
+  if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+      ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+    co_return;  // the client went away between requests
+  }
+  if (ec == beast::error::timeout) {
+    // Silence between requests is normal; a head that stalls half-way gets a 408.
+    if (parser.got_some() || buffer_.size() > 0) {
+      co_await send_error(http::status::request_timeout, "the request head did not arrive in time",
+                          false);
+    }
+    co_return;
+  }
+  if (ec == http::error::header_limit) {
+    co_await send_error(http::status::request_header_fields_too_large,
+                        "the request head is larger than the configured limit", false);
+    co_return;
+  }
+  spdlog::info("bad request addr={} error={}", client_text_, core::log_value(ec.message()));
+  co_await send_error(http::status::bad_request, "malformed request: " + ec.message(), false);
+}
+
+core::Decision Session::decide_and_log(const core::PolicySnapshot& snapshot,
+                                       std::string_view method, const core::Host& host,
+                                       std::uint16_t port, bool is_connect) {
+  const core::DecisionRequest request{method, host, port, is_connect};
+  const auto decision = core::decide(snapshot, client_address_, request);
+  spdlog::info(core::format_decision_log(client_address_, method, host.name, port, decision));
+  return decision;
+}
+
+awaitable<bool> Session::handle(RequestParser& parser) {
+  auto& request = parser.get();
+  const bool keep_alive = request.keep_alive();
+  const bool has_body = !parser.is_done();
+
+  if (request.version() != 10 && request.version() != 11) {
+    co_return co_await send_error(http::status::http_version_not_supported,
+                                  "only HTTP/1.0 and HTTP/1.1 are supported", false);
+  }
+  if (const auto problem = framing_problem(request); !problem.empty()) {
+    co_return co_await send_error(http::status::bad_request,
+                                  "ambiguous message framing: " + problem, false);
+  }
+  if (request.method() == http::verb::connect) co_return co_await handle_connect(parser);
+
+  const auto raw_target = request.target();
+  const auto form = core::classify_target({raw_target.data(), raw_target.size()});
+  if (form != core::TargetForm::absolute) {
+    co_return co_await send_error(
+        http::status::bad_request,
+        "egressd is a forward proxy: requests must name the full URL (http://host/path), or use "
+        "CONNECT for HTTPS",
+        false);
+  }
+  auto target = core::parse_absolute_target({raw_target.data(), raw_target.size()});
+  if (!target) {
+    co_return co_await send_error(http::status::bad_request,
+                                  "invalid request target: " + target.error().message, false);
+  }
+
+  // The request keeps this snapshot whatever a reload publishes meanwhile.
+  const auto snapshot = context_.policies.current();
+  const auto method = request.method_string();
+  const auto decision =
+      decide_and_log(*snapshot, {method.data(), method.size()}, target->host, target->port, false);
+  if (!decision.allowed()) {
+    const core::DecisionRequest dr{{method.data(), method.size()}, target->host, target->port,
+                                   false};
+    auto page = core::render_deny_html(core::make_deny_info(*snapshot, client_address_, dr, decision));
+    // An unread request body would be taken for the next request: close instead.
+    co_return co_await send(http::status::forbidden, "text/html; charset=utf-8", std::move(page),
+                            keep_alive && !has_body);
+  }
+  co_return co_await forward(parser, *target);
+}
+
+awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarget& target) {
+  auto& request = parser.get();
+  const bool client_keep_alive = request.keep_alive();
+  const bool has_body = !parser.is_done();
+  const bool is_head = request.method() == http::verb::head;
+  const bool request_chunked = parser.chunked();
+  const auto request_length = parser.content_length();
+  const auto executor = co_await asio::this_coro::executor;
+
+  // Rewrite the head in place for the origin: origin-form target, our Host, no
+  // hop-by-hop fields, framing re-established from what the parser saw.
+  strip_hop_by_hop(request);
+  append_via(request, request.version(), context_.settings.via_name);
+  request.target(target.origin_form);
+  request.set(http::field::host, target.host_header());
+  request.version(11);
+  if (request_chunked) {
+    request.chunked(true);
+  } else if (request_length) {
+    request.content_length(*request_length);
+  }
+
+  for (int attempt = 0;; ++attempt) {
+    bool reused = upstream_ && upstream_->host == target.host.name &&
+                  upstream_->port == target.port && upstream_->stream.socket().is_open();
+    if (!reused) {
+      close_upstream();
+      upstream_.emplace(executor);
+      const auto outcome = co_await connect_upstream(context_.resolver, target.host, target.port,
+                                                     timeouts_.connect, upstream_->stream);
+      if (!outcome.ok()) {
+        close_upstream();
+        spdlog::warn("upstream error addr={} host={} port={} error={}", client_text_,
+                     target.host.name, target.port, core::log_value(outcome.detail));
+        co_return co_await send_error(
+            outcome.is_timeout() ? http::status::gateway_timeout : http::status::bad_gateway,
+            outcome.detail, client_keep_alive && !has_body);
+      }
+      upstream_->host = target.host.name;
+      upstream_->port = target.port;
+    }
+    Upstream& up = *upstream_;
+
+    // 1. The request head.
+    http::serializer<true, http::buffer_body> request_writer{request};
+    error_code ec;
+    up.stream.expires_after(timeouts_.body_idle);
+    co_await http::async_write_header(up.stream, request_writer, with_ec(ec));
+    if (ec) {
+      close_upstream();
+      if (reused && attempt == 0) continue;  // the origin closed the idle connection: retry once
+      co_return co_await send_error(http::status::bad_gateway,
+                                    "sending the request to the origin failed: " + ec.message(),
+                                    client_keep_alive && !has_body);
+    }
+
+    // 2. The request body, concurrently with reading the response: an origin may answer
+    //    100 Continue before the body, or a final status without reading the body at all.
+    RelayOutcome body_outcome;
+    bool body_finished = !has_body;
+    Join body_relay(executor);
+    if (has_body) {
+      body_relay.spawn(relay_request_body(parser, up, request_writer, body_outcome, body_finished));
+    }
+    // Stops the body relay (if still running) and waits for it.
+    auto stop_body_relay = [&]() -> awaitable<void> {
+      if (!body_relay.done()) {
+        error_code ignored;
+        client_.socket().cancel(ignored);
+        up.stream.socket().cancel(ignored);
+        co_await body_relay.wait();
+      }
+    };
+
+    // 3. The response head, forwarding interim (1xx) responses to HTTP/1.1 clients.
+    std::optional<ResponseParser> response_parser;
+    for (;;) {
+      response_parser.emplace();
+      response_parser->header_limit(
+          static_cast<std::uint32_t>(context_.settings.limits.header_bytes));
+      response_parser->body_limit(boost::none);
+      if (is_head) response_parser->skip(true);
+      if (body_finished) up.stream.expires_after(timeouts_.response_head);
+      co_await http::async_read_header(up.stream, up.buffer, *response_parser,
+                                       with_ec(ec));
+      if (ec) break;
+      const auto status = response_parser->get().result_int();
+      if (status < 100 || status >= 200) break;
+      if (status == 101) {
+        ec = http::error::bad_version;  // we never ask for an upgrade; refuse the switch
+        break;
+      }
+      if (client_version_ >= 11) {
+        http::response<http::empty_body> interim{response_parser->get().result(), 11};
+        for (const auto& field : response_parser->get()) {
+          interim.insert(field.name_string(), field.value());
+        }
+        strip_hop_by_hop(interim);
+        error_code wec;
+        client_.expires_after(timeouts_.body_idle);
+        co_await http::async_write(client_, interim, with_ec(wec));
+        if (wec) {
+          co_await stop_body_relay();
+          close_upstream();
+          co_return false;
+        }
+      }
+    }
+    if (ec) {
+      const bool nothing_received = !response_parser->got_some() && up.buffer.size() == 0;
+      co_await stop_body_relay();
+      close_upstream();
+      if (reused && attempt == 0 && !has_body && nothing_received &&
+          (ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+           ec == asio::error::eof)) {
+        continue;  // a kept connection the origin had closed: retry once on a fresh one
+      }
+      const bool timed_out = ec == beast::error::timeout;
+      spdlog::warn("upstream error addr={} host={} port={} error={}", client_text_,
+                   target.host.name, target.port,
+                   core::log_value(timed_out ? "response head timed out" : ec.message()));
+      const bool client_body_done = body_finished && body_outcome.end == RelayEnd::complete;
+      co_return co_await send_error(
+          timed_out ? http::status::gateway_timeout : http::status::bad_gateway,
+          timed_out ? "the origin did not answer in time"
+                    : "the origin sent no valid response: " + ec.message(),
+          client_keep_alive && client_body_done);
+    }
+
+    // 4. The final response head, rewritten for the client.
+    auto& response = response_parser->get();
+    const auto status = response.result_int();
+    const bool upstream_keep_alive = response.keep_alive();
+    const bool no_body = is_head || status == 204 || status == 304 || response_parser->is_done();
+    const auto response_length = response_parser->content_length();
+    const bool close_delimited = !no_body && !response_parser->chunked() && !response_length;
+    if (const auto problem = framing_problem(response); !problem.empty()) {
+      co_await stop_body_relay();
+      close_upstream();
+      co_return co_await send_error(http::status::bad_gateway,
+                                    "the origin's response has ambiguous framing: " + problem,
+                                    false);
+    }
+
+    bool keep_alive = client_keep_alive;
+    strip_hop_by_hop(response);
+    append_via(response, response.version(), context_.settings.via_name);
+    response.version(11);
+    if (!no_body) {
+      if (response_length) {
+        response.content_length(*response_length);
+      } else if (client_version_ >= 11) {
+        response.chunked(true);
+      } else {
+        keep_alive = false;  // an HTTP/1.0 client learns the end of the body from the close
+      }
+    }
+    if (!body_finished) keep_alive = false;  // the origin answered before the body was sent
+    if (!keep_alive) {
+      response.set(http::field::connection, "close");
+    } else if (client_version_ == 10) {
+      response.set(http::field::connection, "keep-alive");
+    }
+
+    http::serializer<false, http::buffer_body> response_writer{response};
+    client_.expires_after(timeouts_.body_idle);
+    co_await http::async_write_header(client_, response_writer, with_ec(ec));
+    if (ec) {
+      co_await stop_body_relay();
+      close_upstream();
+      co_return false;
+    }
+
+    // 5. The response body.
+    bool upstream_reusable = upstream_keep_alive && !close_delimited;
+    if (!no_body) {
+      const auto outcome = co_await relay_body<false>(up.stream, up.buffer, *response_parser,
+                                                      client_, response_writer,
+                                                      timeouts_.body_idle);
+      if (outcome.end != RelayEnd::complete) {
+        // The head is out: all we can do is end the connection so the client sees it cut.
+        if (outcome.end == RelayEnd::source_failed) {
+          spdlog::warn("upstream error addr={} host={} port={} error={}", client_text_,
+                       target.host.name, target.port,
+                       core::log_value("response body cut: " + outcome.ec.message()));
+        }
+        co_await stop_body_relay();
+        close_upstream();
+        co_return false;
+      }
+    }
+
+    if (!body_finished) {
+      keep_alive = false;
+      upstream_reusable = false;
+    }
+    co_await stop_body_relay();
+    if (body_outcome.end != RelayEnd::complete) {
+      keep_alive = false;
+      upstream_reusable = false;
+    }
+    if (!upstream_reusable) close_upstream();
+    co_return keep_alive;
+  }
+}
+
+// Runs beside the response reading in forward(); a plain member coroutine rather than a
+// lambda so that nothing it uses lives in a temporary closure.
+awaitable<void> Session::relay_request_body(RequestParser& parser, Upstream& up,
+                                            http::serializer<true, http::buffer_body>& writer,
+                                            RelayOutcome& outcome, bool& finished) {
+  outcome = co_await relay_body<true>(client_, buffer_, parser, up.stream, writer,
+                                      timeouts_.body_idle);
+  finished = true;
+  // The response deadline starts once the whole request is out.
+  if (outcome.end == RelayEnd::complete) up.stream.expires_after(timeouts_.response_head);
+}
+
+awaitable<bool> Session::handle_connect(RequestParser& parser) {
+  auto& request = parser.get();
+  const auto raw_target = request.target();
+  if (!parser.is_done()) {
+    co_return co_await send_error(http::status::bad_request, "a CONNECT request has no body",
+                                  false);
+  }
+  auto target = core::parse_authority_target({raw_target.data(), raw_target.size()});
+  if (!target) {
+    co_return co_await send_error(http::status::bad_request,
+                                  "invalid CONNECT target: " + target.error().message, false);
+  }
+
+  const auto snapshot = context_.policies.current();
+  const auto decision = decide_and_log(*snapshot, "CONNECT", target->host, target->port, true);
+  if (!decision.allowed()) {
+    const core::DecisionRequest dr{"CONNECT", target->host, target->port, true};
+    const auto info = core::make_deny_info(*snapshot, client_address_, dr, decision);
+    Headers headers;
+    headers.emplace_back("X-Egressd-Client", info.client_label.empty() ? "-" : info.client_label);
+    headers.emplace_back("X-Egressd-Reason", core::reason_code(decision.reason));
+    headers.emplace_back("X-Egressd-Rule-To-Add", info.rule_to_add);
+    co_return co_await send(http::status::forbidden, "text/plain; charset=utf-8",
+                            core::render_deny_text(info), request.keep_alive(), std::move(headers));
+  }
+
+  close_upstream();  // a tunnel never reuses, and an idle kept connection is now useless
+  beast::tcp_stream origin(co_await asio::this_coro::executor);
+  const auto outcome = co_await connect_upstream(context_.resolver, target->host, target->port,
+                                                 timeouts_.connect, origin);
+  if (!outcome.ok()) {
+    spdlog::warn("upstream error addr={} host={} port={} error={}", client_text_,
+                 target->host.name, target->port, core::log_value(outcome.detail));
+    co_return co_await send_error(
+        outcome.is_timeout() ? http::status::gateway_timeout : http::status::bad_gateway,
+        outcome.detail, false);
+  }
+
+  static constexpr std::string_view kEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+  error_code ec;
+  client_.expires_after(timeouts_.body_idle);
+  co_await asio::async_write(client_, asio::buffer(kEstablished.data(), kEstablished.size()),
+                             with_ec(ec));
+  if (ec) co_return false;
+
+  // Bytes the client sent right after its CONNECT head belong to the tunnel.
+  std::string early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  buffer_.consume(buffer_.size());
+  client_.expires_never();
+  origin.expires_never();
+  tcp::socket client_socket = client_.release_socket();
+  tcp::socket origin_socket = origin.release_socket();
+  const auto result = co_await run_tunnel(client_socket, origin_socket, std::move(early),
+                                          timeouts_.tunnel_idle);
+  spdlog::info("tunnel closed addr={} host={} port={} sent={} received={}{}{}", client_text_,
+               target->host.name, target->port, result.client_to_origin,
+               result.origin_to_client, result.idle_timeout ? " idle-timeout" : "",
+               result.error.empty() ? "" : " error=" + core::log_value(result.error));
+  co_return false;
+}
+
+awaitable<bool> Session::send(http::status status, std::string_view content_type,
+                              std::string body, bool keep_alive, Headers extra) {
+  if (!client_.socket().is_open()) co_return false;
+  http::response<http::string_body> response{status, 11};
+  response.set(http::field::content_type, content_type);
+  response.set(http::field::cache_control, "no-store");
+  for (const auto& [name, value] : extra) {
+    if (!value.empty()) response.set(name, value);
+  }
+  response.body() = std::move(body);
+  response.prepare_payload();
+  if (!keep_alive) {
+    response.set(http::field::connection, "close");
+  } else if (client_version_ == 10) {
+    response.set(http::field::connection, "keep-alive");
+  }
+  error_code ec;
+  client_.expires_after(timeouts_.body_idle);
+  co_await http::async_write(client_, response, with_ec(ec));
+  co_return keep_alive && !ec;
+}
+
+awaitable<bool> Session::send_error(http::status status, std::string_view detail,
+                                    bool keep_alive) {
+  const auto reason = http::obsolete_reason(status);
+  co_return co_await send(
+      status, "text/html; charset=utf-8",
+      core::render_error_html(static_cast<unsigned>(status), {reason.data(), reason.size()}, detail),
+      keep_alive);
+}
+
+}  // namespace
+
+awaitable<void> run_session(WorkerContext& context, tcp::socket client) {
+  try {
+    Session session(context, std::move(client));
+    co_await session.run();
+  } catch (const std::exception& e) {
+    spdlog::error("session ended by an internal error: {}", e.what());
+  }
+}
+
+}  // namespace egressd::io

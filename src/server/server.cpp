@@ -1,0 +1,190 @@
+// Process wiring: listeners, worker threads with their own event loops, reload and shutdown.
+#include "server/server.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <csignal>
+#include <thread>
+
+#include "io/asio.hpp"
+#include "io/resolver.hpp"
+#include "io/session.hpp"
+#include "io/upstream.hpp"
+
+namespace egressd::server {
+
+using io::asio::ip::tcp;
+namespace asio = io::asio;
+using io::error_code;
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+struct Server::Worker {
+  Worker(const core::Config& config, const io::PolicyStore& policies)
+      : io(1),
+        resolver(io, config.dns_servers, config.timeouts.dns),
+        settings{config.timeouts, config.limits, config.via_name},
+        context{resolver, policies, settings} {}
+
+  asio::io_context io;
+  io::Resolver resolver;
+  io::SessionSettings settings;
+  io::WorkerContext context;
+  std::vector<tcp::acceptor> acceptors;
+  std::thread thread;
+};
+
+namespace {
+
+// Accepts connections on one listener of one worker; each session stays on this worker.
+io::awaitable<void> accept_loop(tcp::acceptor& acceptor, io::WorkerContext& context) {
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer backoff(executor);
+  for (;;) {
+    error_code ec;
+    tcp::socket socket = co_await acceptor.async_accept(io::with_ec(ec));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) {
+      // Out of file descriptors (or a similar transient failure): pause instead of
+      // spinning; connections wait in the backlog until descriptors free up.
+      spdlog::warn("accept failed: {}; pausing 100 ms", ec.message());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(io::with_ec(ec));
+      continue;
+    }
+    asio::co_spawn(executor, io::run_session(context, std::move(socket)), asio::detached);
+  }
+}
+
+bool open_acceptor(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, std::string& error) {
+  error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec && endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.set_option(reuse_port(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) error = ec.message();
+  return !ec;
+}
+
+// SO_REUSEPORT would let us join a group another egressd of the same user already
+// listens in; a plain bind first makes "address in use" an error as users expect.
+bool address_is_free(const tcp::endpoint& endpoint, std::string& error) {
+  if (endpoint.port() == 0) return true;
+  asio::io_context probe_io;
+  tcp::acceptor probe(probe_io);
+  error_code ec;
+  probe.open(endpoint.protocol(), ec);
+  if (!ec && endpoint.address().is_v6()) probe.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) probe.bind(endpoint, ec);
+  if (ec) error = ec.message();
+  return !ec;
+}
+
+}  // namespace
+
+Server::Server(core::Config config, io::SnapshotPtr initial, Reloader reloader)
+    : config_(std::move(config)), policies_(std::move(initial)), reloader_(std::move(reloader)) {
+  unsigned count = config_.workers;
+  if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < count; ++i) {
+    workers_.push_back(std::make_unique<Worker>(config_, policies_));
+  }
+}
+
+Server::~Server() {
+  for (auto& worker : workers_) worker->io.stop();
+  for (auto& worker : workers_) {
+    if (worker->thread.joinable()) worker->thread.join();
+  }
+}
+
+bool Server::listen(std::string& error) {
+  for (const auto& listen : config_.listen) {
+    tcp::endpoint endpoint(io::to_asio(listen.address), listen.port);
+    std::string why;
+    if (!address_is_free(endpoint, why)) {
+      error = "cannot listen on " + listen.to_string() + ": " + why;
+      return false;
+    }
+    for (auto& worker : workers_) {
+      tcp::acceptor acceptor(worker->io);
+      if (!open_acceptor(acceptor, endpoint, why)) {
+        error = "cannot listen on " + listen.to_string() + ": " + why;
+        return false;
+      }
+      // With port 0 the first worker's bind picks the port; the others join it.
+      endpoint = acceptor.local_endpoint();
+      worker->acceptors.push_back(std::move(acceptor));
+    }
+    const core::Endpoint bound{io::to_core(endpoint.address()), endpoint.port()};
+    spdlog::info("listening address={}", bound.to_string());
+  }
+  return true;
+}
+
+void Server::reload() {
+  const auto generation = ++generation_;
+  auto build = reloader_(generation);
+  for (const auto& problem : build.problems) {
+    if (problem.severity == core::Problem::Severity::error) {
+      spdlog::error("reload: {}", problem.to_string());
+    } else {
+      spdlog::warn("reload: {}", problem.to_string());
+    }
+  }
+  if (!build.snapshot) {
+    spdlog::error("reload failed: keeping the rules loaded before (generation {})",
+                  policies_.current()->generation);
+    return;
+  }
+  spdlog::info("reloaded rules generation={} clients={}", generation,
+               build.snapshot->clients.size());
+  policies_.publish(std::move(build.snapshot));
+}
+
+int Server::run() {
+  std::signal(SIGPIPE, SIG_IGN);
+  for (auto& worker : workers_) {
+    for (auto& acceptor : worker->acceptors) {
+      asio::co_spawn(worker->io, accept_loop(acceptor, worker->context), asio::detached);
+    }
+    worker->thread = std::thread([w = worker.get()] { w->io.run(); });
+  }
+  spdlog::info("serving workers={} clients={}", workers_.size(),
+               policies_.current()->clients.size());
+
+  asio::io_context control;
+  asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
+  bool stopping = false;
+  std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int signal) {
+    if (ec) return;
+    if (signal == SIGHUP) {
+      spdlog::info("SIGHUP: reloading");
+      reload();
+      signals.async_wait(on_signal);
+      return;
+    }
+    spdlog::info("signal {}: stopping", signal);
+    stopping = true;
+  };
+  signals.async_wait(on_signal);
+  while (!stopping && control.run_one() > 0) {
+  }
+
+  for (auto& worker : workers_) {
+    asio::post(worker->io, [w = worker.get()] {
+      for (auto& acceptor : w->acceptors) {
+        error_code ignored;
+        acceptor.close(ignored);
+      }
+      w->io.stop();
+    });
+  }
+  for (auto& worker : workers_) worker->thread.join();
+  return 0;
+}
+
+}  // namespace egressd::server

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Starts egressd in the foreground with the example config, after saying how to try it.
+set -eu
+bin="$1"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+config="$root/examples/egressd.toml"
+
+"$bin" --config "$config" --check
+
+cat <<MSG
+
+egressd is starting on 127.0.0.1:8100 with the rules in examples/rules/
+(client 127.0.0.1 is "demo": it may reach example.com and *.debian.org).
+
+Try it from another terminal:
+  allowed:  curl -x http://127.0.0.1:8100 http://example.com/
+  blocked:  curl -x http://127.0.0.1:8100 http://example.org/
+  HTTPS:    curl -x http://127.0.0.1:8100 https://www.debian.org/
+  blocked:  curl -x http://127.0.0.1:8100 https://example.org/
+
+The blocked request shows a page naming the rule to add to examples/rules/demo.127.0.0.1.
+Edit that file and send SIGHUP (kill -HUP <pid>) to reload. Stop with Ctrl-C.
+
+MSG
+exec "$bin" --config "$config"

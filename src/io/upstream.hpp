@@ -1,0 +1,46 @@
+// Opening connections to origins: resolve the checked host, then connect to its addresses.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "core/host.hpp"
+#include "io/asio.hpp"
+#include "io/resolver.hpp"
+
+namespace egressd::io {
+
+struct ConnectOutcome {
+  enum class Status {
+    connected,
+    name_not_found,   // DNS: no such name or no address records -> 502
+    dns_timeout,      // DNS did not answer in time -> 504
+    dns_failure,      // DNS failed otherwise -> 502
+    connect_failed,   // every address refused or unreachable -> 502
+    connect_timeout,  // no address accepted in time -> 504
+  };
+  Status status = Status::connect_failed;
+  std::string detail;        // for logs and error pages, e.g. "127.0.0.1:81: Connection refused"
+  std::string peer;          // "ip:port" that was connected to
+
+  bool ok() const { return status == Status::connected; }
+  bool is_timeout() const {
+    return status == Status::dns_timeout || status == Status::connect_timeout;
+  }
+};
+
+// Resolves `host` (unless it is an IP literal) and connects `stream` to the first
+// address that accepts, trying them in resolver order, all within `connect_timeout`.
+// The host given is the normalised host that the policy checked; nothing else is
+// looked up.
+awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host& host,
+                                           std::uint16_t port,
+                                           std::chrono::seconds connect_timeout,
+                                           beast::tcp_stream& stream);
+
+// Converts between Asio and core address types.
+core::IpAddress to_core(const asio::ip::address& address);
+asio::ip::address to_asio(const core::IpAddress& address);
+
+}  // namespace egressd::io
