@@ -1,0 +1,287 @@
+// Tests for snapshot building and decisions (core/policy).
+#include "core/policy.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace egressd::core {
+namespace {
+
+IpAddress ip(std::string_view text) {
+  auto address = IpAddress::parse(text);
+  EXPECT_TRUE(address.has_value()) << text;
+  return address.value_or(IpAddress{});
+}
+
+Host host(std::string name) { return Host{std::move(name), std::nullopt}; }
+
+SourceFile file(std::string name, std::string content) {
+  return SourceFile{name, "/rules/" + name, std::move(content)};
+}
+
+std::string messages(const Problems& problems) {
+  std::string out;
+  for (const auto& p : problems) out += p.to_string() + "\n";
+  return out;
+}
+
+std::shared_ptr<const PolicySnapshot> build_ok(const Config& config,
+                                               const std::vector<SourceFile>& files) {
+  auto build = build_snapshot(config, files, 7);
+  EXPECT_FALSE(has_errors(build.problems)) << messages(build.problems);
+  EXPECT_NE(build.snapshot, nullptr);
+  return build.snapshot;
+}
+
+TEST(BuildSnapshot, ClientsFromFileNames) {
+  Config config;
+  config.rules_dir = "/rules";
+  config.http_ports = {80, 8080};
+  config.unknown_clients = UnknownClients::allow;
+  config.clients["personal"].mode = ListMode::block_list;
+  const auto snapshot = build_ok(config, {file("work.10.137.0.12", "^example\\.com$\n"),
+                                          file("personal.10.137.0.13", "ads\n"),
+                                          file("v6.fd00::12", "")});
+  EXPECT_EQ(snapshot->generation, 7u);
+  EXPECT_EQ(snapshot->rules_dir, "/rules");
+  EXPECT_EQ(snapshot->unknown_clients, UnknownClients::allow);
+  EXPECT_EQ(snapshot->http_ports, (std::vector<std::uint16_t>{80, 8080}));
+  EXPECT_EQ(snapshot->connect_ports, std::vector<std::uint16_t>{443});
+  ASSERT_EQ(snapshot->clients.size(), 3u);
+
+  const ClientPolicy* work = snapshot->find(ip("10.137.0.12"));
+  ASSERT_NE(work, nullptr);
+  EXPECT_EQ(work->label, "work");
+  EXPECT_EQ(work->rules_path, "/rules/work.10.137.0.12");
+  EXPECT_EQ(work->mode, ListMode::allow_list);
+  EXPECT_EQ(work->matcher.rules().size(), 1u);
+
+  const ClientPolicy* personal = snapshot->find(ip("10.137.0.13"));
+  ASSERT_NE(personal, nullptr);
+  EXPECT_EQ(personal->mode, ListMode::block_list);
+
+  ASSERT_NE(snapshot->find(ip("fd00::12")), nullptr);
+  EXPECT_EQ(snapshot->find(ip("10.137.0.14")), nullptr);
+}
+
+TEST(BuildSnapshot, DefaultModeAppliesWithoutClientSection) {
+  Config config;
+  config.default_mode = ListMode::block_list;
+  const auto snapshot = build_ok(config, {file("a.10.0.0.1", "")});
+  EXPECT_EQ(snapshot->find(ip("10.0.0.1"))->mode, ListMode::block_list);
+}
+
+TEST(BuildSnapshot, MappedAddressNamesTheIpv4Client) {
+  const auto snapshot = build_ok(Config{}, {file("a.::ffff:10.0.0.1", "")});
+  EXPECT_NE(snapshot->find(ip("10.0.0.1")), nullptr);
+}
+
+TEST(BuildSnapshot, IgnoredFilesAreSkippedSilently) {
+  const auto build = build_snapshot(
+      Config{}, {file(".hidden", "(("), file("work.10.0.0.1~", "(("), file("work.10.0.0.1.swp", "(("),
+                 file("work.10.0.0.1.dpkg-old", "(("), file("work.10.0.0.1", "ok\n")},
+      1);
+  EXPECT_TRUE(build.problems.empty()) << messages(build.problems);
+  ASSERT_NE(build.snapshot, nullptr);
+  EXPECT_EQ(build.snapshot->clients.size(), 1u);
+}
+
+TEST(BuildSnapshot, BadFileNamesAreWarningsAndSkipped) {
+  const auto build =
+      build_snapshot(Config{}, {file("README", "((("), file("work.10.0.0.1", "ok\n")}, 1);
+  ASSERT_EQ(build.problems.size(), 1u);
+  EXPECT_EQ(build.problems[0].to_string(),
+            "/rules/README: warning: not a rules file name (expected <label>.<ip>); skipped");
+  ASSERT_NE(build.snapshot, nullptr);
+  EXPECT_EQ(build.snapshot->clients.size(), 1u);
+}
+
+TEST(BuildSnapshot, BadRuleIsAnErrorWithLineAndNoSnapshot) {
+  const auto build =
+      build_snapshot(Config{}, {file("work.10.0.0.1", "ok\n# x\n(abc\n"), file("b.10.0.0.2", "")}, 1);
+  EXPECT_EQ(build.snapshot, nullptr);
+  ASSERT_EQ(build.problems.size(), 1u);
+  EXPECT_EQ(build.problems[0].to_string(),
+            "/rules/work.10.0.0.1:3: error: invalid regular expression: missing ): (abc");
+}
+
+TEST(BuildSnapshot, BadLineIsAnError) {
+  const auto build = build_snapshot(Config{}, {file("work.10.0.0.1", "ok\n\xff\n")}, 1);
+  EXPECT_EQ(build.snapshot, nullptr);
+  ASSERT_EQ(build.problems.size(), 1u);
+  EXPECT_EQ(build.problems[0].line, 2);
+}
+
+TEST(BuildSnapshot, DuplicateAddressNamesBothFiles) {
+  // Given in reverse order: messages do not depend on directory order.
+  const auto build =
+      build_snapshot(Config{}, {file("work.10.0.0.1", ""), file("home.10.0.0.1", "")}, 1);
+  EXPECT_EQ(build.snapshot, nullptr);
+  ASSERT_EQ(build.problems.size(), 1u) << messages(build.problems);
+  const Problem& p = build.problems[0];
+  EXPECT_EQ(p.severity, Problem::Severity::error);
+  EXPECT_EQ(p.file, "/rules/work.10.0.0.1");
+  EXPECT_NE(p.message.find("/rules/home.10.0.0.1"), std::string::npos) << p.message;
+  EXPECT_NE(p.message.find("10.0.0.1"), std::string::npos) << p.message;
+}
+
+TEST(BuildSnapshot, DuplicateMappedAddressIsTheSameClient) {
+  const auto build =
+      build_snapshot(Config{}, {file("a.10.0.0.1", ""), file("b.::ffff:10.0.0.1", "")}, 1);
+  EXPECT_EQ(build.snapshot, nullptr);
+  EXPECT_EQ(build.problems.size(), 1u) << messages(build.problems);
+}
+
+TEST(BuildSnapshot, DuplicateLabelNamesBothFiles) {
+  const auto build =
+      build_snapshot(Config{}, {file("work.10.0.0.2", ""), file("work.10.0.0.1", "")}, 1);
+  EXPECT_EQ(build.snapshot, nullptr);
+  ASSERT_EQ(build.problems.size(), 1u) << messages(build.problems);
+  EXPECT_EQ(build.problems[0].file, "/rules/work.10.0.0.2");
+  EXPECT_NE(build.problems[0].message.find("/rules/work.10.0.0.1"), std::string::npos);
+  EXPECT_NE(build.problems[0].message.find("\"work\""), std::string::npos);
+}
+
+TEST(BuildSnapshot, ClientSectionWithoutFileIsAWarning) {
+  Config config;
+  config.rules_dir = "/rules";
+  config.clients["ghost"].mode = ListMode::block_list;
+  const auto build = build_snapshot(config, {file("work.10.0.0.1", "")}, 1);
+  ASSERT_NE(build.snapshot, nullptr);
+  ASSERT_EQ(build.problems.size(), 1u);
+  EXPECT_EQ(build.problems[0].severity, Problem::Severity::warning);
+  EXPECT_NE(build.problems[0].message.find("[clients.ghost]"), std::string::npos);
+}
+
+TEST(BuildSnapshot, EmptyFolderGivesAnEmptySnapshot) {
+  const auto build = build_snapshot(Config{}, {}, 3);
+  ASSERT_NE(build.snapshot, nullptr);
+  EXPECT_TRUE(build.snapshot->clients.empty());
+}
+
+class DecideTest : public testing::Test {
+ protected:
+  DecideTest() {
+    config_.http_ports = {80, 8080};
+    config_.connect_ports = {443};
+    config_.clients["blocky"].mode = ListMode::block_list;
+    snapshot_ = build_ok(config_, {file("work.10.0.0.1", "# allow\n^example\\.com$\nallowed\n"),
+                                   file("blocky.10.0.0.2", "\n\nads\\.\ntracker\n")});
+  }
+
+  Decision decide_for(std::string_view client, std::string name, std::uint16_t port,
+                      bool is_connect = false, const PolicySnapshot* snapshot = nullptr) {
+    host_ = host(std::move(name));
+    const DecisionRequest request{is_connect ? "CONNECT" : "GET", host_, port, is_connect};
+    return decide(snapshot ? *snapshot : *snapshot_, ip(client), request);
+  }
+
+  Config config_;
+  std::shared_ptr<const PolicySnapshot> snapshot_;
+  Host host_;
+};
+
+TEST_F(DecideTest, AllowListRuleMatched) {
+  const Decision d = decide_for("10.0.0.1", "example.com", 80);
+  EXPECT_TRUE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::allow_rule_matched);
+  ASSERT_NE(d.client, nullptr);
+  EXPECT_EQ(d.client->label, "work");
+  ASSERT_NE(d.rule, nullptr);
+  EXPECT_EQ(d.rule->line, 2);
+  EXPECT_EQ(d.rule->pattern, "^example\\.com$");
+}
+
+TEST_F(DecideTest, AllowListKeepsUnanchoredSemantics) {
+  const Decision d = decide_for("10.0.0.1", "notallowed.evil", 443, true);
+  EXPECT_TRUE(d.allowed());
+  ASSERT_NE(d.rule, nullptr);
+  EXPECT_EQ(d.rule->line, 3);
+}
+
+TEST_F(DecideTest, AllowListNothingMatched) {
+  const Decision d = decide_for("10.0.0.1", "www.example.com", 80);
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::no_allow_rule_matched);
+  EXPECT_NE(d.client, nullptr);
+  EXPECT_EQ(d.rule, nullptr);
+}
+
+TEST_F(DecideTest, BlockListRuleMatched) {
+  const Decision d = decide_for("10.0.0.2", "ads.example.com", 443, true);
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::block_rule_matched);
+  ASSERT_NE(d.rule, nullptr);
+  EXPECT_EQ(d.rule->line, 3);
+}
+
+TEST_F(DecideTest, BlockListNothingMatched) {
+  const Decision d = decide_for("10.0.0.2", "example.com", 8080);
+  EXPECT_TRUE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::no_block_rule_matched);
+  EXPECT_EQ(d.rule, nullptr);
+}
+
+TEST_F(DecideTest, UnknownClientDenied) {
+  const Decision d = decide_for("10.0.0.3", "example.com", 80);
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::unknown_client_denied);
+  EXPECT_EQ(d.client, nullptr);
+  EXPECT_EQ(d.rule, nullptr);
+}
+
+TEST_F(DecideTest, UnknownClientAllowed) {
+  config_.unknown_clients = UnknownClients::allow;
+  const auto open = build_ok(config_, {});
+  const Decision d = decide_for("10.0.0.3", "example.com", 80, false, open.get());
+  EXPECT_TRUE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::unknown_client_allowed);
+}
+
+TEST_F(DecideTest, PortsAreCheckedFirst) {
+  struct Case {
+    const char* client;
+    std::uint16_t port;
+    bool is_connect;
+  };
+  for (const Case& c : {Case{"10.0.0.1", 443, false}, Case{"10.0.0.1", 80, true},
+                        Case{"10.0.0.1", 22, true}, Case{"10.0.0.2", 25, false},
+                        Case{"10.0.0.3", 8443, true}, Case{"10.0.0.1", 0, false}}) {
+    const Decision d = decide_for(c.client, "example.com", c.port, c.is_connect);
+    EXPECT_FALSE(d.allowed()) << c.client << " " << c.port;
+    EXPECT_EQ(d.reason, Reason::port_not_allowed) << c.client << " " << c.port;
+    EXPECT_EQ(d.rule, nullptr);
+  }
+  EXPECT_EQ(decide_for("10.0.0.1", "example.com", 25).client->label, "work");
+}
+
+TEST_F(DecideTest, FirstRuleInFileOrderDecides) {
+  const auto snapshot = build_ok(Config{}, {file("a.10.0.0.9", "com$\nexample\n^www\n")});
+  const Decision d = decide_for("10.0.0.9", "www.example.com", 80, false, snapshot.get());
+  ASSERT_NE(d.rule, nullptr);
+  EXPECT_EQ(d.rule->line, 1);
+}
+
+TEST(Reasons, CodesAndTexts) {
+  struct Case {
+    Reason reason;
+    const char* code;
+  };
+  for (const Case& c : {Case{Reason::allow_rule_matched, "allow-rule"},
+                        Case{Reason::no_allow_rule_matched, "no-allow-rule"},
+                        Case{Reason::block_rule_matched, "block-rule"},
+                        Case{Reason::no_block_rule_matched, "no-block-rule"},
+                        Case{Reason::unknown_client_allowed, "unknown-client-allowed"},
+                        Case{Reason::unknown_client_denied, "unknown-client-denied"},
+                        Case{Reason::port_not_allowed, "port-not-allowed"}}) {
+    EXPECT_EQ(reason_code(c.reason), c.code);
+    EXPECT_FALSE(reason_text(c.reason).empty());
+  }
+  EXPECT_EQ(reason_text(Reason::no_allow_rule_matched),
+            "no rule in the allow-list matches this host");
+}
+
+}  // namespace
+}  // namespace egressd::core
