@@ -265,13 +265,14 @@ def test_ipv6_listener(egressd, origin):
     proxy = egressd(rules=rules, http_ports=[origin.port],
                     listen=["127.0.0.1:0", "[::1]:0"])
     hosts = [h for h, _ in proxy.addresses]
-    assert hosts == ["127.0.0.1", "::1"], proxy.addresses
-    r = curl(proxy.url(1), url(origin, "/six"))
+    assert sorted(hosts) == ["127.0.0.1", "::1"], proxy.addresses
+    v4, v6 = hosts.index("127.0.0.1"), hosts.index("::1")
+    r = curl(proxy.url(v6), url(origin, "/six"))
     assert r.status == 200, r.describe()
     d = proxy.wait_decision(addr="::1")
     assert d == {**d, "client": "six", "verdict": "allow", "host": "allowed.test"}
     # The IPv4 listener serves IPv4 clients at the same time.
-    r = curl(proxy.url(0), url(origin, "/four"), source=ALICE)
+    r = curl(proxy.url(v4), url(origin, "/four"), source=ALICE)
     assert r.status == 200, r.describe()
-    with RawClient(proxy.addresses[1]) as c:
+    with RawClient(proxy.addresses[v6]) as c:
         assert c.request("GET", url(origin, host="other.test"), [("Host", "x")]).status == 403
