@@ -13,16 +13,20 @@ namespace egressd::core {
 
 std::string_view to_string(ListMode mode) {
   switch (mode) {
-    case ListMode::allow_list: return "allow-list";
-    case ListMode::block_list: return "block-list";
+    case ListMode::allow_list:
+      return "allow-list";
+    case ListMode::block_list:
+      return "block-list";
   }
   return "allow-list";
 }
 
 std::string_view to_string(UnknownClients policy) {
   switch (policy) {
-    case UnknownClients::deny: return "deny";
-    case UnknownClients::allow: return "allow";
+    case UnknownClients::deny:
+      return "deny";
+    case UnknownClients::allow:
+      return "allow";
   }
   return "deny";
 }
@@ -48,7 +52,9 @@ std::optional<std::uint16_t> parse_port(std::string_view text) {
   return static_cast<std::uint16_t>(value);
 }
 
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+std::string quoted(std::string_view text) {
+  return "'" + std::string(text) + "'";
+}
 
 }  // namespace
 
@@ -76,8 +82,7 @@ Result<Endpoint> parse_endpoint(std::string_view text) {
   } else {
     const std::size_t colon = text.rfind(':');
     if (colon == std::string_view::npos) {
-      return Error{"missing ':port' in " + quoted(text) +
-                   " (expected a.b.c.d:port or [v6]:port)"};
+      return Error{"missing ':port' in " + quoted(text) + " (expected a.b.c.d:port or [v6]:port)"};
     }
     host = text.substr(0, colon);
     port_text = text.substr(colon + 1);
@@ -103,16 +108,26 @@ namespace {
 
 std::string_view type_name(toml::node_type type) {
   switch (type) {
-    case toml::node_type::none: return "nothing";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none:
+      return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
   }
   return "a value";
 }
@@ -125,8 +140,8 @@ int line_of(const toml::source_region& source) {
 bool is_valid_label(std::string_view label) {
   if (label.empty()) return false;
   return std::all_of(label.begin(), label.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
   });
 }
 
@@ -149,9 +164,8 @@ class ConfigReader {
       root = toml::parse(content, file_);
     } catch (const toml::parse_error& e) {
       const auto& begin = e.source().begin;
-      error(static_cast<int>(begin.line),
-            "invalid TOML at column " + std::to_string(begin.column) + ": " +
-                std::string(e.description()));
+      error(static_cast<int>(begin.line), "invalid TOML at column " + std::to_string(begin.column) +
+                                              ": " + std::string(e.description()));
       return std::move(out_);
     }
     read_root(root);
@@ -198,9 +212,8 @@ class ConfigReader {
     }
     const std::int64_t value = i->get();
     if (value < min || value > max) {
-      error(line_of(node.source()), quoted(key) + " must be from " + std::to_string(min) +
-                                        " to " + std::to_string(max) + ", not " +
-                                        std::to_string(value));
+      error(line_of(node.source()), quoted(key) + " must be from " + std::to_string(min) + " to " +
+                                        std::to_string(max) + ", not " + std::to_string(value));
       return std::nullopt;
     }
     return value;
@@ -269,8 +282,8 @@ class ConfigReader {
                                                        const toml::node& node) {
     std::vector<std::uint16_t> ports;
     bool ok = true;
-    const bool is_array = for_each_element(
-        key, node, "an array of port numbers", [&](const toml::node& element) {
+    const bool is_array =
+        for_each_element(key, node, "an array of port numbers", [&](const toml::node& element) {
           const auto port = as_integer(key + " entry", element, 1, 65535);
           if (!port) {
             ok = false;
@@ -314,8 +327,10 @@ class ConfigReader {
         if (const std::string* name = as_string(key, node)) {
           if (!is_token(*name)) {
             error(line_of(node.source()),
-                  quoted(key) + " must be a non-empty HTTP token (letters, digits and "
-                                "!#$%&'*+-.^_`|~), not \"" + *name + "\"");
+                  quoted(key) +
+                      " must be a non-empty HTTP token (letters, digits and "
+                      "!#$%&'*+-.^_`|~), not \"" +
+                      *name + "\"");
           } else {
             config.via_name = *name;
           }
@@ -333,7 +348,7 @@ class ConfigReader {
       } else if (key == "limits") {
         read_table(key, node, [&](const std::string& sub, const toml::node& value) {
           if (sub != "header_bytes") return false;
-          if (auto n = as_integer(join(key, sub), value, 1024, 1024 * 1024)) {
+          if (auto n = as_integer(join(key, sub), value, 1024, 1048576)) {
             config.limits.header_bytes = static_cast<std::size_t>(*n);
           }
           return true;
@@ -368,14 +383,22 @@ class ConfigReader {
   bool read_timeout(const std::string& full_key, const std::string& key, const toml::node& node) {
     Timeouts& t = out_.config.timeouts;
     std::chrono::seconds* target = nullptr;
-    if (key == "request_head") target = &t.request_head;
-    else if (key == "idle_client") target = &t.idle_client;
-    else if (key == "dns") target = &t.dns;
-    else if (key == "connect") target = &t.connect;
-    else if (key == "response_head") target = &t.response_head;
-    else if (key == "body_idle") target = &t.body_idle;
-    else if (key == "tunnel_idle") target = &t.tunnel_idle;
-    else return false;
+    if (key == "request_head")
+      target = &t.request_head;
+    else if (key == "idle_client")
+      target = &t.idle_client;
+    else if (key == "dns")
+      target = &t.dns;
+    else if (key == "connect")
+      target = &t.connect;
+    else if (key == "response_head")
+      target = &t.response_head;
+    else if (key == "body_idle")
+      target = &t.body_idle;
+    else if (key == "tunnel_idle")
+      target = &t.tunnel_idle;
+    else
+      return false;
     if (auto seconds = as_integer(full_key, node, 1, 86400)) {
       *target = std::chrono::seconds(*seconds);
     }

@@ -48,7 +48,7 @@ struct Timeouts {
 };
 
 struct Limits {
-  std::size_t header_bytes = 64 * 1024;  // request or response line plus header fields
+  std::size_t header_bytes = 65536;  // request or response line plus header fields
 };
 
 struct ClientSettings {

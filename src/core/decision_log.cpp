@@ -8,16 +8,17 @@ namespace egressd::core {
 namespace {
 
 // Outside printable ASCII; such bytes are escaped so a log line stays one ASCII line.
-bool needs_escape(unsigned char byte) { return byte < 0x20 || byte >= 0x7f; }
+bool needs_escape(unsigned char byte) {
+  return byte < 0x20 || byte >= 0x7f;
+}
 
 }  // namespace
 
 std::string log_value(std::string_view value) {
-  const bool plain =
-      !value.empty() && std::none_of(value.begin(), value.end(), [](char c) {
-        return c == ' ' || c == '"' || c == '=' || c == '\\' ||
-               needs_escape(static_cast<unsigned char>(c));
-      });
+  const bool plain = !value.empty() && std::none_of(value.begin(), value.end(), [](char c) {
+    return c == ' ' || c == '"' || c == '=' || c == '\\' ||
+           needs_escape(static_cast<unsigned char>(c));
+  });
   if (plain) return std::string(value);
 
   static constexpr char kHex[] = "0123456789abcdef";

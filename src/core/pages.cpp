@@ -10,12 +10,24 @@ std::string html_escape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+        break;
     }
   }
   return out;
@@ -125,8 +137,8 @@ DenyInfo make_deny_info(const PolicySnapshot& snapshot, const IpAddress& client,
   if (decision.reason == Reason::port_not_allowed) {
     const auto& ports = request.is_connect ? snapshot.connect_ports : snapshot.http_ports;
     info.reason = "port " + std::to_string(request.port) + " is not allowed for " +
-                  (request.is_connect ? "CONNECT" : "plain HTTP") + " (allowed: " +
-                  join_ports(ports) + ")";
+                  (request.is_connect ? "CONNECT" : "plain HTTP") +
+                  " (allowed: " + join_ports(ports) + ")";
   } else {
     info.reason = std::string(reason_text(decision.reason));
   }

@@ -46,17 +46,17 @@ SnapshotBuild build_snapshot(const Config& config, const std::vector<SourceFile>
 
     bool duplicate = false;
     if (const auto it = by_address.find(address); it != by_address.end()) {
-      out.problems.push_back(Problem{
-          Problem::Severity::error, file.path, 0,
-          "a second rules file for " + address.to_string() + ": " + it->second->path +
-              " already has this address (one file per client)"});
+      out.problems.push_back(Problem{Problem::Severity::error, file.path, 0,
+                                     "a second rules file for " + address.to_string() + ": " +
+                                         it->second->path +
+                                         " already has this address (one file per client)"});
       duplicate = true;
     }
     if (const auto it = by_label.find(name->label); it != by_label.end()) {
-      out.problems.push_back(Problem{
-          Problem::Severity::error, file.path, 0,
-          "a second rules file for label \"" + name->label + "\": " + it->second->path +
-              " already uses this label (one file per client)"});
+      out.problems.push_back(Problem{Problem::Severity::error, file.path, 0,
+                                     "a second rules file for label \"" + name->label +
+                                         "\": " + it->second->path +
+                                         " already uses this label (one file per client)"});
       duplicate = true;
     }
     by_address.emplace(address, &file);
@@ -80,10 +80,13 @@ SnapshotBuild build_snapshot(const Config& config, const std::vector<SourceFile>
 
   for (const auto& [label, settings] : config.clients) {
     if (by_label.find(label) == by_label.end()) {
-      out.problems.push_back(Problem{
-          Problem::Severity::warning, config.rules_dir, 0,
-          "the config has [clients." + label + "] but there is no rules file " + label +
-              ".<ip> in this folder"});
+      std::string message = "the config has [clients.";
+      message += label;
+      message += "] but there is no rules file ";
+      message += label;
+      message += ".<ip> in this folder";
+      out.problems.push_back(
+          Problem{Problem::Severity::warning, config.rules_dir, 0, std::move(message)});
     }
   }
 
@@ -133,13 +136,20 @@ Decision decide(const PolicySnapshot& snapshot, const IpAddress& client,
 
 std::string_view reason_code(Reason reason) {
   switch (reason) {
-    case Reason::allow_rule_matched: return "allow-rule";
-    case Reason::no_allow_rule_matched: return "no-allow-rule";
-    case Reason::block_rule_matched: return "block-rule";
-    case Reason::no_block_rule_matched: return "no-block-rule";
-    case Reason::unknown_client_allowed: return "unknown-client-allowed";
-    case Reason::unknown_client_denied: return "unknown-client-denied";
-    case Reason::port_not_allowed: return "port-not-allowed";
+    case Reason::allow_rule_matched:
+      return "allow-rule";
+    case Reason::no_allow_rule_matched:
+      return "no-allow-rule";
+    case Reason::block_rule_matched:
+      return "block-rule";
+    case Reason::no_block_rule_matched:
+      return "no-block-rule";
+    case Reason::unknown_client_allowed:
+      return "unknown-client-allowed";
+    case Reason::unknown_client_denied:
+      return "unknown-client-denied";
+    case Reason::port_not_allowed:
+      return "port-not-allowed";
   }
   return "unknown";
 }

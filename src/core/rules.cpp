@@ -65,10 +65,10 @@ constexpr std::int64_t kSetMaxMem = 512 << 20;
 
 RE2::Options rule_options(std::int64_t max_mem) {
   RE2::Options options;
-  options.set_posix_syntax(true);  // POSIX extended regular expressions, as before
-  options.set_perl_classes(true);  // \d \s \w: commonly written, harmless to accept
-  options.set_word_boundary(true); // \b \B: GNU regcomp accepted them too
-  options.set_one_line(true);      // ^ and $ match only at the ends of the name
+  options.set_posix_syntax(true);   // POSIX extended regular expressions, as before
+  options.set_perl_classes(true);   // \d \s \w: commonly written, harmless to accept
+  options.set_word_boundary(true);  // \b \B: GNU regcomp accepted them too
+  options.set_one_line(true);       // ^ and $ match only at the ends of the name
   options.set_case_sensitive(false);
   options.set_never_capture(true);
   options.set_log_errors(false);
@@ -91,8 +91,8 @@ ParsedRules parse_rules(std::string_view file_path, std::string_view content) {
 
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     const auto error = [&](std::string message) {
-      out.problems.push_back(Problem{Problem::Severity::error, std::string(file_path),
-                                     line_number, std::move(message)});
+      out.problems.push_back(Problem{Problem::Severity::error, std::string(file_path), line_number,
+                                     std::move(message)});
     };
     if (line.find('\0') != std::string_view::npos) {
       error("line contains a NUL byte");
@@ -132,16 +132,15 @@ HostMatcher::Compiled HostMatcher::compile(std::string_view file_path, std::vect
     // Each pattern alone first, so that an error names its own line with RE2's reason.
     auto re = std::make_unique<RE2>(rule.pattern, pattern_options);
     if (!re->ok()) {
-      out.problems.push_back(Problem{Problem::Severity::error, std::string(file_path),
-                                     rule.line,
+      out.problems.push_back(Problem{Problem::Severity::error, std::string(file_path), rule.line,
                                      "invalid regular expression: " + re->error()});
       ok = false;
       continue;
     }
     std::string error;
     if (impl->set.Add(rule.pattern, &error) < 0) {
-      out.problems.push_back(Problem{Problem::Severity::error, std::string(file_path),
-                                     rule.line, "invalid regular expression: " + error});
+      out.problems.push_back(Problem{Problem::Severity::error, std::string(file_path), rule.line,
+                                     "invalid regular expression: " + error});
       ok = false;
       continue;
     }
@@ -176,15 +175,9 @@ std::optional<std::size_t> HostMatcher::first_match(std::string_view host) const
 std::string exact_host_rule(std::string_view host_name) {
   std::string out = "^";
   out.reserve(host_name.size() * 2 + 2);
+  constexpr std::string_view kMeta = ".^$*+?()[]{}|\\";
   for (char c : host_name) {
-    switch (c) {
-      case '.': case '^': case '$': case '*': case '+': case '?': case '(': case ')':
-      case '[': case ']': case '{': case '}': case '|': case '\\':
-        out += '\\';
-        break;
-      default:
-        break;
-    }
+    if (kMeta.find(c) != std::string_view::npos) out += '\\';
     out += c;
   }
   out += '$';

@@ -36,11 +36,10 @@ TEST(ParseEndpoint, Accepts) {
     const char* canonical;
     std::uint16_t port;
   };
-  for (const Case& c : {Case{"127.0.0.1:8100", "127.0.0.1:8100", 8100},
-                        Case{"0.0.0.0:0", "0.0.0.0:0", 0},
-                        Case{"[::1]:8100", "[::1]:8100", 8100},
-                        Case{"[::]:65535", "[::]:65535", 65535},
-                        Case{"[2001:DB8::1]:53", "[2001:db8::1]:53", 53}}) {
+  for (const Case& c :
+       {Case{"127.0.0.1:8100", "127.0.0.1:8100", 8100}, Case{"0.0.0.0:0", "0.0.0.0:0", 0},
+        Case{"[::1]:8100", "[::1]:8100", 8100}, Case{"[::]:65535", "[::]:65535", 65535},
+        Case{"[2001:DB8::1]:53", "[2001:db8::1]:53", 53}}) {
     const auto endpoint = parse_endpoint(c.text);
     ASSERT_TRUE(endpoint.ok()) << c.text << ": " << endpoint.error().message;
     EXPECT_EQ(endpoint->port, c.port) << c.text;
@@ -53,24 +52,16 @@ TEST(ParseEndpoint, RejectsWithAReason) {
     const char* text;
     const char* says;
   };
-  for (const Case& c : {Case{"", "empty"},
-                        Case{"127.0.0.1", "missing ':port'"},
-                        Case{"127.0.0.1:", "missing port"},
-                        Case{"127.0.0.1:65536", "0 to 65535"},
-                        Case{"127.0.0.1:-1", "0 to 65535"},
-                        Case{"127.0.0.1:+80", "0 to 65535"},
-                        Case{"127.0.0.1:080", "0 to 65535"},
-                        Case{"127.0.0.1:8o", "0 to 65535"},
-                        Case{"127.0.0.1:123456", "0 to 65535"},
-                        Case{"127.1:80", "not an IPv4 address"},
-                        Case{"localhost:80", "not an IPv4 address"},
-                        Case{" 127.0.0.1:80", "not an IPv4 address"},
-                        Case{"::1:80", "needs brackets"},
-                        Case{"[::1]", "missing ':port'"},
-                        Case{"[::1]8100", "missing ':port'"},
-                        Case{"[::1:8100", "missing ']'"},
-                        Case{"[127.0.0.1]:80", "not an IPv6 address"},
-                        Case{"[fe80::1%eth0]:80", "not an IPv6 address"}}) {
+  for (const Case& c :
+       {Case{"", "empty"}, Case{"127.0.0.1", "missing ':port'"}, Case{"127.0.0.1:", "missing port"},
+        Case{"127.0.0.1:65536", "0 to 65535"}, Case{"127.0.0.1:-1", "0 to 65535"},
+        Case{"127.0.0.1:+80", "0 to 65535"}, Case{"127.0.0.1:080", "0 to 65535"},
+        Case{"127.0.0.1:8o", "0 to 65535"}, Case{"127.0.0.1:123456", "0 to 65535"},
+        Case{"127.1:80", "not an IPv4 address"}, Case{"localhost:80", "not an IPv4 address"},
+        Case{" 127.0.0.1:80", "not an IPv4 address"}, Case{"::1:80", "needs brackets"},
+        Case{"[::1]", "missing ':port'"}, Case{"[::1]8100", "missing ':port'"},
+        Case{"[::1:8100", "missing ']'"}, Case{"[127.0.0.1]:80", "not an IPv6 address"},
+        Case{"[fe80::1%eth0]:80", "not an IPv6 address"}}) {
     const auto endpoint = parse_endpoint(c.text);
     ASSERT_FALSE(endpoint.ok()) << c.text;
     EXPECT_NE(endpoint.error().message.find(c.says), std::string::npos)
@@ -198,7 +189,8 @@ TEST(ParseConfig, ErrorsNameTheirLine) {
            Case{"connect_ports = 443\n", 1, "must be an array of port numbers"},
            Case{"via_name = \"my proxy\"\n", 1, "HTTP token"},
            Case{"via_name = \"\"\n", 1, "HTTP token"},
-           Case{"[dns]\nservers = [\"localhost\"]\n", 2, "'localhost' is not an IPv4 or IPv6 address"},
+           Case{"[dns]\nservers = [\"localhost\"]\n", 2,
+                "'localhost' is not an IPv4 or IPv6 address"},
            Case{"[dns]\nservers = [\"1.1.1.1:x\"]\n", 2, "not a decimal number"},
            Case{"[dns]\nservers = [\"1.1.1.1:0\"]\n", 2, "port 0"},
            Case{"dns = 1\n", 1, "'dns' must be a table"},

@@ -9,7 +9,9 @@
 namespace egressd::core {
 namespace {
 
-IpAddress ip(std::string_view text) { return IpAddress::parse(text).value_or(IpAddress{}); }
+IpAddress ip(std::string_view text) {
+  return IpAddress::parse(text).value_or(IpAddress{});
+}
 
 TEST(LogValue, QuotesOnlyWhenNeeded) {
   struct Case {
@@ -97,8 +99,7 @@ TEST(FormatDecisionLog, UnknownClientIsADash) {
   ClientPolicy dash;
   dash.label = "-";
   d.client = &dash;
-  EXPECT_EQ(parse_line(format_decision_log(ip("10.0.0.1"), "GET", "a.b", 80, d))["client"],
-            "-");
+  EXPECT_EQ(parse_line(format_decision_log(ip("10.0.0.1"), "GET", "a.b", 80, d))["client"], "-");
   EXPECT_NE(format_decision_log(ip("10.0.0.1"), "GET", "a.b", 80, d).find("client=\"-\""),
             std::string::npos);
 }

@@ -8,7 +8,9 @@
 namespace egressd::core {
 namespace {
 
-IpAddress ip(std::string_view text) { return IpAddress::parse(text).value_or(IpAddress{}); }
+IpAddress ip(std::string_view text) {
+  return IpAddress::parse(text).value_or(IpAddress{});
+}
 
 bool contains(const std::string& text, std::string_view part) {
   return text.find(part) != std::string::npos;

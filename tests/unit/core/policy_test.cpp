@@ -15,7 +15,9 @@ IpAddress ip(std::string_view text) {
   return address.value_or(IpAddress{});
 }
 
-Host host(std::string name) { return Host{std::move(name), std::nullopt}; }
+Host host(std::string name) {
+  return Host{std::move(name), std::nullopt};
+}
 
 SourceFile file(std::string name, std::string content) {
   return SourceFile{name, "/rules/" + name, std::move(content)};
@@ -41,9 +43,9 @@ TEST(BuildSnapshot, ClientsFromFileNames) {
   config.http_ports = {80, 8080};
   config.unknown_clients = UnknownClients::allow;
   config.clients["personal"].mode = ListMode::block_list;
-  const auto snapshot = build_ok(config, {file("work.10.137.0.12", "^example\\.com$\n"),
-                                          file("personal.10.137.0.13", "ads\n"),
-                                          file("v6.fd00::12", "")});
+  const auto snapshot =
+      build_ok(config, {file("work.10.137.0.12", "^example\\.com$\n"),
+                        file("personal.10.137.0.13", "ads\n"), file("v6.fd00::12", "")});
   EXPECT_EQ(snapshot->generation, 7u);
   EXPECT_EQ(snapshot->rules_dir, "/rules");
   EXPECT_EQ(snapshot->unknown_clients, UnknownClients::allow);
@@ -80,8 +82,9 @@ TEST(BuildSnapshot, MappedAddressNamesTheIpv4Client) {
 
 TEST(BuildSnapshot, IgnoredFilesAreSkippedSilently) {
   const auto build = build_snapshot(
-      Config{}, {file(".hidden", "(("), file("work.10.0.0.1~", "(("), file("work.10.0.0.1.swp", "(("),
-                 file("work.10.0.0.1.dpkg-old", "(("), file("work.10.0.0.1", "ok\n")},
+      Config{},
+      {file(".hidden", "(("), file("work.10.0.0.1~", "(("), file("work.10.0.0.1.swp", "(("),
+       file("work.10.0.0.1.dpkg-old", "(("), file("work.10.0.0.1", "ok\n")},
       1);
   EXPECT_TRUE(build.problems.empty()) << messages(build.problems);
   ASSERT_NE(build.snapshot, nullptr);
@@ -99,8 +102,8 @@ TEST(BuildSnapshot, BadFileNamesAreWarningsAndSkipped) {
 }
 
 TEST(BuildSnapshot, BadRuleIsAnErrorWithLineAndNoSnapshot) {
-  const auto build =
-      build_snapshot(Config{}, {file("work.10.0.0.1", "ok\n# x\n(abc\n"), file("b.10.0.0.2", "")}, 1);
+  const auto build = build_snapshot(
+      Config{}, {file("work.10.0.0.1", "ok\n# x\n(abc\n"), file("b.10.0.0.2", "")}, 1);
   EXPECT_EQ(build.snapshot, nullptr);
   ASSERT_EQ(build.problems.size(), 1u);
   EXPECT_EQ(build.problems[0].to_string(),
@@ -246,9 +249,9 @@ TEST_F(DecideTest, PortsAreCheckedFirst) {
     std::uint16_t port;
     bool is_connect;
   };
-  for (const Case& c : {Case{"10.0.0.1", 443, false}, Case{"10.0.0.1", 80, true},
-                        Case{"10.0.0.1", 22, true}, Case{"10.0.0.2", 25, false},
-                        Case{"10.0.0.3", 8443, true}, Case{"10.0.0.1", 0, false}}) {
+  for (const Case& c :
+       {Case{"10.0.0.1", 443, false}, Case{"10.0.0.1", 80, true}, Case{"10.0.0.1", 22, true},
+        Case{"10.0.0.2", 25, false}, Case{"10.0.0.3", 8443, true}, Case{"10.0.0.1", 0, false}}) {
     const Decision d = decide_for(c.client, "example.com", c.port, c.is_connect);
     EXPECT_FALSE(d.allowed()) << c.client << " " << c.port;
     EXPECT_EQ(d.reason, Reason::port_not_allowed) << c.client << " " << c.port;

@@ -23,7 +23,8 @@ HostMatcher compile_ok(std::vector<std::string> patterns) {
 }
 
 TEST(ParseRules, SkipsCommentsAndBlankLinesAndTrims) {
-  const auto parsed = parse_rules("f", "# comment\n\n  \t\n  ^a\\.com$  \n\t# indented comment\nb\n");
+  const auto parsed =
+      parse_rules("f", "# comment\n\n  \t\n  ^a\\.com$  \n\t# indented comment\nb\n");
   EXPECT_TRUE(parsed.problems.empty());
   ASSERT_EQ(parsed.rules.size(), 2u);
   EXPECT_EQ(parsed.rules[0].pattern, "^a\\.com$");
@@ -69,7 +70,8 @@ TEST(ParseRules, LongLinesAreNeverSplit) {
 }
 
 TEST(ParseRules, NulAndInvalidUtf8AreErrorsWithTheirLine) {
-  const std::string content = std::string("ok\nbad") + '\0' + "nul\nfine\n\xff\xfe\n\xc3\xa9t\xc3\xa9\n";
+  const std::string content =
+      std::string("ok\nbad") + '\0' + "nul\nfine\n\xff\xfe\n\xc3\xa9t\xc3\xa9\n";
   const auto parsed = parse_rules("/r/work.10.0.0.1", content);
   ASSERT_EQ(parsed.problems.size(), 2u);
   EXPECT_EQ(parsed.problems[0].line, 2);
@@ -81,7 +83,8 @@ TEST(ParseRules, NulAndInvalidUtf8AreErrorsWithTheirLine) {
 }
 
 TEST(ParseRules, RejectsOverlongAndSurrogateUtf8) {
-  for (const char* bad : {"\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+  for (const char* bad :
+       {"\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
     const auto parsed = parse_rules("f", bad);
     EXPECT_EQ(parsed.problems.size(), 1u) << bad;
   }
@@ -128,28 +131,27 @@ TEST_P(HostMatcherMatch, Matches) {
       << "pattern " << c.pattern << " host " << c.host;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Semantics, HostMatcherMatch,
-    testing::Values(
-        // Unanchored, as tinyproxy: a pattern matches anywhere in the name.
-        MatchCase{"allowed", "notallowed.evil", true},
-        MatchCase{"example\\.com", "www.example.com.evil.net", true},
-        MatchCase{"^example\\.com$", "www.example.com", false},
-        MatchCase{"^example\\.com$", "example.com", true},
-        MatchCase{"(^|\\.)example\\.com$", "a.b.example.com", true},
-        MatchCase{"(^|\\.)example\\.com$", "badexample.com", false},
-        // '.' is any character unless escaped.
-        MatchCase{"^a.com$", "abcom", true},
-        MatchCase{"^a\\.com$", "abcom", false},
-        // Case-insensitive both ways.
-        MatchCase{"^EXAMPLE\\.Com$", "example.com", true},
-        MatchCase{"^example\\.com$", "EXAMPLE.COM", true},
-        // POSIX classes and alternation.
-        MatchCase{"^[[:alpha:]]+\\.org$", "debian.org", true},
-        MatchCase{"^[[:alpha:]]+\\.org$", "deb1an.org", false},
-        MatchCase{"^(foo|bar)\\.net$", "bar.net", true},
-        MatchCase{"^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$", "10.0.0.1", true},
-        MatchCase{"^2001:db8::1$", "2001:db8::1", true}));
+INSTANTIATE_TEST_SUITE_P(Semantics, HostMatcherMatch,
+                         testing::Values(
+                             // Unanchored, as tinyproxy: a pattern matches anywhere in the name.
+                             MatchCase{"allowed", "notallowed.evil", true},
+                             MatchCase{"example\\.com", "www.example.com.evil.net", true},
+                             MatchCase{"^example\\.com$", "www.example.com", false},
+                             MatchCase{"^example\\.com$", "example.com", true},
+                             MatchCase{"(^|\\.)example\\.com$", "a.b.example.com", true},
+                             MatchCase{"(^|\\.)example\\.com$", "badexample.com", false},
+                             // '.' is any character unless escaped.
+                             MatchCase{"^a.com$", "abcom", true},
+                             MatchCase{"^a\\.com$", "abcom", false},
+                             // Case-insensitive both ways.
+                             MatchCase{"^EXAMPLE\\.Com$", "example.com", true},
+                             MatchCase{"^example\\.com$", "EXAMPLE.COM", true},
+                             // POSIX classes and alternation.
+                             MatchCase{"^[[:alpha:]]+\\.org$", "debian.org", true},
+                             MatchCase{"^[[:alpha:]]+\\.org$", "deb1an.org", false},
+                             MatchCase{"^(foo|bar)\\.net$", "bar.net", true},
+                             MatchCase{"^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$", "10.0.0.1", true},
+                             MatchCase{"^2001:db8::1$", "2001:db8::1", true}));
 
 TEST(HostMatcher, FirstMatchIsTheSmallestIndex) {
   auto matcher = compile_ok({"^nomatch$", "example", "\\.com$", "^www"});
