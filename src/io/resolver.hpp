@@ -20,7 +20,8 @@ struct ResolveResult {
     failure,    // any other error (servers unreachable, refused, malformed answers...)
   };
   Status status = Status::failure;
-  std::vector<core::IpAddress> addresses;  // IPv4 first, then IPv6, without duplicates
+  std::vector<core::IpAddress> addresses;  // IPv4 first, then IPv6, without duplicates;
+                                           // v4-mapped IPv6 answers come back as IPv4
   std::string error;                       // human-readable detail when status != ok
 };
 
@@ -39,7 +40,9 @@ class Resolver {
 
   // Resolves A and AAAA records of `name` (a normalised DNS name, not an IP literal).
   // Completes with status timeout after the configured timeout at the latest.
-  // The Resolver must outlive every pending resolve().
+  // Completion is always posted to the caller's executor, never inline. Destroying the
+  // Resolver completes every pending resolve() with status failure; the io_context must
+  // still be run for those completions to be delivered.
   awaitable<ResolveResult> resolve(std::string name);
 
  private:
