@@ -65,15 +65,15 @@ ResolveResult to_result(int status, const ares_addrinfo* info) {
   std::vector<core::IpAddress> v6;
   for (const ares_addrinfo_node* node = info ? info->nodes : nullptr; node; node = node->ai_next) {
     if (node->ai_family == AF_INET && node->ai_addrlen >= sizeof(sockaddr_in)) {
-      sockaddr_in sin;
+      sockaddr_in sin{};
       std::memcpy(&sin, node->ai_addr, sizeof sin);
-      std::array<std::uint8_t, 4> bytes;
+      std::array<std::uint8_t, 4> bytes{};
       std::memcpy(bytes.data(), &sin.sin_addr, bytes.size());
       v4.push_back(core::IpAddress::v4(bytes));
     } else if (node->ai_family == AF_INET6 && node->ai_addrlen >= sizeof(sockaddr_in6)) {
-      sockaddr_in6 sin6;
+      sockaddr_in6 sin6{};
       std::memcpy(&sin6, node->ai_addr, sizeof sin6);
-      std::array<std::uint8_t, 16> bytes;
+      std::array<std::uint8_t, 16> bytes{};
       std::memcpy(bytes.data(), &sin6.sin6_addr, bytes.size());
       // A v4-mapped answer reaches the IPv4 host it names; returning it in that form keeps
       // destination checks from seeing, say, loopback dressed up as IPv6.
@@ -83,7 +83,8 @@ ResolveResult to_result(int status, const ares_addrinfo* info) {
   }
   for (const auto* list : {&v4, &mapped, &v6}) {
     for (const core::IpAddress& address : *list) {
-      if (std::find(result.addresses.begin(), result.addresses.end(), address) == result.addresses.end()) {
+      if (std::find(result.addresses.begin(), result.addresses.end(), address) ==
+          result.addresses.end()) {
         result.addresses.push_back(address);
       }
     }
@@ -267,7 +268,8 @@ struct Resolver::Impl {
   }
 
   static void on_addrinfo(void* arg, int status, int /*timeouts*/, ares_addrinfo* info) {
-    std::unique_ptr<std::shared_ptr<PendingQuery>> query(static_cast<std::shared_ptr<PendingQuery>*>(arg));
+    std::unique_ptr<std::shared_ptr<PendingQuery>> query(
+        static_cast<std::shared_ptr<PendingQuery>*>(arg));
     (*query)->finish(to_result(status, info));
     if (info) ares_freeaddrinfo(info);
   }

@@ -6,6 +6,7 @@
 #include <array>
 #include <cctype>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
@@ -35,8 +36,8 @@ constexpr std::uint16_t type_a = 1;
 constexpr std::uint16_t type_aaaa = 28;
 
 struct Records {
-  std::vector<IpAddress> a;     // answered to A queries, in this order (duplicates kept)
-  std::vector<IpAddress> aaaa;  // answered to AAAA queries
+  std::vector<IpAddress> a;            // answered to A queries, in this order (duplicates kept)
+  std::vector<IpAddress> aaaa;         // answered to AAAA queries
   std::chrono::milliseconds delay{0};  // before each answer is sent
 };
 
@@ -78,25 +79,28 @@ class FakeDnsServer {
 
  private:
   void receive() {
-    socket_.async_receive_from(asio::buffer(buffer_), peer_, [this](error_code ec, std::size_t size) {
-      if (ec) return;
-      ++queries_;
-      if (on_query) on_query();
-      if (!silent_) {
-        std::chrono::milliseconds delay{0};
-        if (auto reply = answer(std::vector<std::uint8_t>(buffer_.begin(), buffer_.begin() + size), delay)) {
-          if (delay.count() == 0) {
-            send(*reply, peer_);
-          } else {
-            auto timer = std::make_shared<asio::steady_timer>(socket_.get_executor(), delay);
-            timer->async_wait([this, timer, reply = *reply, peer = peer_](error_code wait_error) {
-              if (!wait_error) send(reply, peer);
-            });
+    socket_.async_receive_from(
+        asio::buffer(buffer_), peer_, [this](error_code ec, std::size_t size) {
+          if (ec) return;
+          ++queries_;
+          if (on_query) on_query();
+          if (!silent_) {
+            std::chrono::milliseconds delay{0};
+            if (auto reply = answer(
+                    std::vector<std::uint8_t>(buffer_.begin(), buffer_.begin() + size), delay)) {
+              if (delay.count() == 0) {
+                send(*reply, peer_);
+              } else {
+                auto timer = std::make_shared<asio::steady_timer>(socket_.get_executor(), delay);
+                timer->async_wait(
+                    [this, timer, reply = *reply, peer = peer_](error_code wait_error) {
+                      if (!wait_error) send(reply, peer);
+                    });
+              }
+            }
           }
-        }
-      }
-      receive();
-    });
+          receive();
+        });
   }
 
   void send(const std::vector<std::uint8_t>& reply, const udp::endpoint& peer) {
@@ -136,7 +140,8 @@ class FakeDnsServer {
       if (qtype == type_aaaa) answers = found->second.aaaa;
     }
 
-    std::vector<std::uint8_t> reply(query.begin(), query.begin() + question_end);
+    std::vector<std::uint8_t> reply(query.begin(),
+                                    query.begin() + static_cast<std::ptrdiff_t>(question_end));
     reply[2] = static_cast<std::uint8_t>(0x80 | (query[2] & 0x01));  // QR, echo RD
     reply[3] = static_cast<std::uint8_t>(0x80 | rcode);              // RA
     reply[6] = 0;
@@ -144,11 +149,13 @@ class FakeDnsServer {
     reply[8] = reply[9] = reply[10] = reply[11] = 0;
     for (const IpAddress& address : answers) {
       const std::size_t length = address.is_v4() ? 4 : 16;
-      const std::uint8_t record[] = {0xc0, 0x0c,  // name: pointer to the question
-                                     0, static_cast<std::uint8_t>(address.is_v4() ? type_a : type_aaaa),
-                                     0, 1,                                      // class IN
-                                     0, 0, 0, 60,                               // TTL
-                                     0, static_cast<std::uint8_t>(length)};
+      const std::uint8_t record[] = {
+          0xc0, 0x0c,  // name: pointer to the question
+          0,    static_cast<std::uint8_t>(address.is_v4() ? type_a : type_aaaa),
+          0,    1,  // class IN
+          0,    0,
+          0,    60,  // TTL
+          0,    static_cast<std::uint8_t>(length)};
       reply.insert(reply.end(), std::begin(record), std::end(record));
       reply.insert(reply.end(), address.bytes().begin(), address.bytes().begin() + length);
     }
@@ -172,6 +179,7 @@ IpAddress ip(const char* text) {
 
 std::vector<std::string> texts(const std::vector<IpAddress>& addresses) {
   std::vector<std::string> result;
+  result.reserve(addresses.size());
   for (const auto& address : addresses) result.push_back(address.to_string());
   return result;
 }
@@ -184,7 +192,7 @@ bool run(asio::io_context& io, Body body, std::chrono::seconds limit = 10s) {
   std::exception_ptr error;
   asio::co_spawn(io, body(), [&](std::exception_ptr e) {
     finished = true;
-    error = e;
+    error = std::move(e);
     io.stop();
   });
   asio::steady_timer guard(io, limit);
@@ -200,7 +208,8 @@ bool run(asio::io_context& io, Body body, std::chrono::seconds limit = 10s) {
 ResolveResult resolve_one(asio::io_context& io, Resolver& resolver, const std::string& name) {
   ResolveResult result;
   result.error = "not completed";
-  const bool finished = run(io, [&]() -> awaitable<void> { result = co_await resolver.resolve(name); });
+  const bool finished =
+      run(io, [&]() -> awaitable<void> { result = co_await resolver.resolve(name); });
   EXPECT_TRUE(finished);
   return result;
 }
@@ -230,18 +239,21 @@ TEST(Resolver, ReturnsIpv4FirstThenIpv6WithoutDuplicates) {
 
 TEST(Resolver, ReturnsMappedIpv6AnswersAsIpv4) {
   asio::io_context io;
-  FakeDnsServer server(io, {{"mapped.test",
-                             {{ip("192.0.2.5")}, {ip("::ffff:127.0.0.1"), ip("::ffff:192.0.2.5"), ip("2001:db8::5")}}}});
+  FakeDnsServer server(
+      io,
+      {{"mapped.test",
+        {{ip("192.0.2.5")}, {ip("::ffff:127.0.0.1"), ip("::ffff:192.0.2.5"), ip("2001:db8::5")}}}});
   Resolver resolver(io, {server.endpoint()}, 5s);
   const ResolveResult result = resolve_one(io, resolver, "mapped.test");
   ASSERT_EQ(result.status, Status::ok) << result.error;
-  EXPECT_EQ(texts(result.addresses), (std::vector<std::string>{"192.0.2.5", "127.0.0.1", "2001:db8::5"}));
+  EXPECT_EQ(texts(result.addresses),
+            (std::vector<std::string>{"192.0.2.5", "127.0.0.1", "2001:db8::5"}));
 }
 
 TEST(Resolver, ResolvesOnlyOneFamily) {
   asio::io_context io;
-  FakeDnsServer server(io, {{"v4.test", {{ip("198.51.100.4")}, {}}},
-                            {"v6.test", {{}, {ip("2001:db8::6")}}}});
+  FakeDnsServer server(
+      io, {{"v4.test", {{ip("198.51.100.4")}, {}}}, {"v6.test", {{}, {ip("2001:db8::6")}}}});
   Resolver resolver(io, {server.endpoint()}, 5s);
   ResolveResult v4 = resolve_one(io, resolver, "v4.test");
   ResolveResult v6 = resolve_one(io, resolver, "v6.test");
@@ -274,9 +286,10 @@ TEST(Resolver, NameIsNotExtendedWithSearchDomains) {
   asio::io_context io;
   // With a search domain appended the server would see "single.search.test", and answer.
   FakeDnsServer server(io, {{"single.search.test", {{ip("192.0.2.9")}, {}}}});
-  ::setenv("LOCALDOMAIN", "search.test", 1);
+  // The test is single-threaded; nothing else reads the environment meanwhile.
+  ::setenv("LOCALDOMAIN", "search.test", 1);  // NOLINT(concurrency-mt-unsafe)
   Resolver resolver(io, {server.endpoint()}, 5s);
-  ::unsetenv("LOCALDOMAIN");
+  ::unsetenv("LOCALDOMAIN");  // NOLINT(concurrency-mt-unsafe)
   const ResolveResult result = resolve_one(io, resolver, "single");
   EXPECT_EQ(result.status, Status::not_found) << result.error;
   EXPECT_EQ(server.queries(), 2);  // one A and one AAAA, for "single" only
@@ -307,12 +320,14 @@ TEST(Resolver, AnswersArrivingAfterTheTimeoutAreHarmless) {
   // the same channel: c-ares has read the late answers before this one.
   ResolveResult prompt;
   const bool finished = run(io, [&]() -> awaitable<void> {
-    asio::steady_timer answered(co_await asio::this_coro::executor, std::chrono::steady_clock::time_point::max());
+    asio::steady_timer answered(co_await asio::this_coro::executor,
+                                std::chrono::steady_clock::time_point::max());
     server.on_answer = [&] {
       if (server.answers() >= 2) answered.cancel();
     };
     error_code ec;
-    if (server.answers() < 2) co_await answered.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (server.answers() < 2)
+      co_await answered.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     server.on_answer = nullptr;
     prompt = co_await resolver.resolve("prompt.test");
   });
@@ -358,7 +373,9 @@ TEST(Resolver, ManyConcurrentResolves) {
   std::map<std::string, Records> zone;
   for (int i = 0; i < count; ++i) {
     zone["host" + std::to_string(i) + ".test"] = {
-        {IpAddress::v4({10, 0, static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i % 256)})}, {}};
+        {IpAddress::v4(
+            {10, 0, static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i % 256)})},
+        {}};
   }
   FakeDnsServer server(io, zone);
   Resolver resolver(io, {server.endpoint()}, 5s);
@@ -385,19 +402,18 @@ TEST(Resolver, ManyConcurrentResolves) {
   for (int i = 0; i < count; ++i) {
     ASSERT_EQ(results[i].status, Status::ok) << i << ": " << results[i].error;
     EXPECT_EQ(results[i].addresses,
-              std::vector<IpAddress>{IpAddress::v4(
-                  {10, 0, static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i % 256)})});
+              std::vector<IpAddress>{IpAddress::v4({10, 0, static_cast<std::uint8_t>(i / 256),
+                                                    static_cast<std::uint8_t>(i % 256)})});
   }
 }
 
 TEST(Resolver, DestroyingTheResolverCompletesPendingResolvesWithFailure) {
   asio::io_context io;
   FakeDnsServer server(io, {}, /*silent=*/true);
-  auto resolver = std::make_unique<Resolver>(io, std::vector<core::Endpoint>{server.endpoint()}, 30s);
+  auto resolver =
+      std::make_unique<Resolver>(io, std::vector<core::Endpoint>{server.endpoint()}, 30s);
   // Destroy it once the query is known to be on the wire, from a handler of its own.
-  server.on_query = [&] {
-    asio::post(io, [&] { resolver.reset(); });
-  };
+  server.on_query = [&] { asio::post(io, [&] { resolver.reset(); }); };
   const auto started = std::chrono::steady_clock::now();
   const ResolveResult result = resolve_one(io, *resolver, "pending.test");
   EXPECT_EQ(result.status, Status::failure);
@@ -409,7 +425,8 @@ TEST(Resolver, DestroyingTheResolverCompletesPendingResolvesWithFailure) {
 TEST(Resolver, DestroyingTheResolverWithManyPendingResolves) {
   asio::io_context io;
   FakeDnsServer server(io, {}, /*silent=*/true);
-  auto resolver = std::make_unique<Resolver>(io, std::vector<core::Endpoint>{server.endpoint()}, 30s);
+  auto resolver =
+      std::make_unique<Resolver>(io, std::vector<core::Endpoint>{server.endpoint()}, 30s);
   constexpr int count = 20;
   int failed = 0;
   int completed = 0;
@@ -420,7 +437,8 @@ TEST(Resolver, DestroyingTheResolverWithManyPendingResolves) {
       asio::co_spawn(
           executor,
           [&, i]() -> awaitable<void> {
-            ResolveResult result = co_await resolver->resolve("pending" + std::to_string(i) + ".test");
+            ResolveResult result =
+                co_await resolver->resolve("pending" + std::to_string(i) + ".test");
             failed += result.status == Status::failure;
             if (++completed == count) all_done.cancel();
           },
