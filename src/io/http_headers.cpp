@@ -90,6 +90,14 @@ std::string framing_problem(const http::fields& fields) {
   return {};
 }
 
+bool has_obs_fold(std::string_view head) {
+  for (auto pos = head.find("\r\n"); pos != std::string_view::npos;
+       pos = head.find("\r\n", pos + 2)) {
+    if (pos + 2 < head.size() && (head[pos + 2] == ' ' || head[pos + 2] == '\t')) return true;
+  }
+  return false;
+}
+
 bool expects_continue(const http::fields& fields) {
   const auto it = fields.find(http::field::expect);
   return it != fields.end() && iequals(trim(it->value()), "100-continue");

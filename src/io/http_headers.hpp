@@ -23,6 +23,12 @@ void append_via(http::fields& fields, unsigned version, std::string_view via_nam
 // Transfer-Encoding other than exactly "chunked".
 std::string framing_problem(const http::fields& fields);
 
+// True when a raw message head (start line and fields, without the final empty line)
+// continues a field value on the next line (obsolete line folding, RFC 9112 §5.2).
+// Beast would join such lines silently; a proxy must not pass on what another parser
+// could read differently.
+bool has_obs_fold(std::string_view head);
+
 // True when the Expect field asks for 100-continue.
 bool expects_continue(const http::fields& fields);
 

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <limits>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -77,6 +78,40 @@ awaitable<RelayOutcome> relay_body(beast::tcp_stream& source, beast::flat_buffer
   co_return RelayOutcome{};
 }
 
+// Reads one message head into `parser`. Beast does the parsing; this loop only makes
+// sure the whole head is in the buffer first, so that obsolete line folding (which
+// Beast joins silently) can be refused. Reads are bounded by `limit` and by the
+// stream's deadline. On a clean end of stream before any byte, returns
+// http::error::end_of_stream. Sets `problem` for refusals that have no Beast error.
+template <bool isRequest>
+awaitable<error_code> read_head(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                http::parser<isRequest, http::buffer_body>& parser,
+                                std::size_t limit, std::string& problem) {
+  error_code ec;
+  for (;;) {
+    const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
+    const auto end = bytes.find("\r\n\r\n");
+    if (end != std::string_view::npos) {
+      if (has_obs_fold(bytes.substr(0, end + 2))) {
+        problem = "obsolete line folding in the message head";
+        co_return http::error::bad_value;
+      }
+      const auto used = parser.put(asio::buffer(bytes.data(), end + 4), ec);
+      buffer.consume(used);
+      if (ec) co_return ec;
+      if (!parser.is_header_done()) co_return http::error::bad_value;
+      co_return error_code{};
+    }
+    if (bytes.size() > limit) co_return http::error::header_limit;
+    const auto room = std::min<std::size_t>(kBodyChunk, buffer.max_size() - buffer.size());
+    if (room == 0) co_return http::error::header_limit;
+    const auto n = co_await stream.async_read_some(buffer.prepare(room), with_ec(ec));
+    buffer.commit(n);
+    if (ec == asio::error::eof) co_return buffer.size() == 0 ? http::error::end_of_stream : http::error::partial_message;
+    if (ec) co_return ec;
+  }
+}
+
 class Session {
  public:
   Session(WorkerContext& context, tcp::socket socket)
@@ -98,7 +133,8 @@ class Session {
   awaitable<void> relay_request_body(RequestParser& parser, Upstream& up,
                                      http::serializer<true, http::buffer_body>& writer,
                                      RelayOutcome& outcome, bool& finished);
-  awaitable<void> answer_read_error(const error_code& ec, const RequestParser& parser);
+  awaitable<void> answer_read_error(const error_code& ec, const RequestParser& parser,
+                                    const std::string& problem);
 
   // Sends a response of our own. Returns whether the client connection may be reused.
   awaitable<bool> send(http::status status, std::string_view content_type, std::string body,
@@ -131,12 +167,16 @@ awaitable<void> Session::run() {
   for (;;) {
     RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(context_.settings.limits.header_bytes));
-    parser.body_limit(boost::none);  // bodies stream through in chunks; nothing is held
+    // Bodies stream through in chunks and nothing is held, so there is no size limit.
+    // (Beast 1.74 compares Content-Length against a disabled limit wrongly: use max.)
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     // The first request must arrive promptly; later ones may wait for the idle deadline.
     client_.expires_after(first ? timeouts_.request_head : timeouts_.idle_client);
-    co_await http::async_read_header(client_, buffer_, parser, with_ec(ec));
+    std::string problem;
+    ec = co_await read_head<true>(client_, buffer_, parser, context_.settings.limits.header_bytes,
+                                  problem);
     if (ec) {
-      co_await answer_read_error(ec, parser);
+      co_await answer_read_error(ec, parser, problem);
       break;
     }
     first = false;
@@ -149,7 +189,8 @@ awaitable<void> Session::run() {
   client_.close();
 }
 
-awaitable<void> Session::answer_read_error(const error_code& ec, const RequestParser& parser) {
+awaitable<void> Session::answer_read_error(const error_code& ec, const RequestParser& parser,
+                                           const std::string& problem) {
   if (ec == http::error::end_of_stream || ec == asio::error::eof ||
       ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
     co_return;  // the client went away between requests
@@ -167,8 +208,9 @@ awaitable<void> Session::answer_read_error(const error_code& ec, const RequestPa
                         "the request head is larger than the configured limit", false);
     co_return;
   }
-  spdlog::info("bad request addr={} error={}", client_text_, core::log_value(ec.message()));
-  co_await send_error(http::status::bad_request, "malformed request: " + ec.message(), false);
+  const std::string detail = "malformed request: " + (problem.empty() ? ec.message() : problem);
+  spdlog::info("bad request addr={} error={}", client_text_, core::log_value(detail));
+  co_await send_error(http::status::bad_request, detail, false);
 }
 
 core::Decision Session::decide_and_log(const core::PolicySnapshot& snapshot,
@@ -306,11 +348,12 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
       response_parser.emplace();
       response_parser->header_limit(
           static_cast<std::uint32_t>(context_.settings.limits.header_bytes));
-      response_parser->body_limit(boost::none);
+      response_parser->body_limit(std::numeric_limits<std::uint64_t>::max());
       if (is_head) response_parser->skip(true);
       if (body_finished) up.stream.expires_after(timeouts_.response_head);
-      co_await http::async_read_header(up.stream, up.buffer, *response_parser,
-                                       with_ec(ec));
+      std::string problem;
+      ec = co_await read_head<false>(up.stream, up.buffer, *response_parser,
+                                     context_.settings.limits.header_bytes, problem);
       if (ec) break;
       const auto status = response_parser->get().result_int();
       if (status < 100 || status >= 200) break;
@@ -343,16 +386,16 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
            ec == asio::error::eof)) {
         continue;  // a kept connection the origin had closed: retry once on a fresh one
       }
+      // Named locals, not temporaries in the co_await expression: g++ 12 destroys a
+      // conditional's temporary twice there.
       const bool timed_out = ec == beast::error::timeout;
+      std::string detail = "the origin did not answer in time";
+      if (!timed_out) detail = "the origin sent no valid response: " + ec.message();
       spdlog::warn("upstream error addr={} host={} port={} error={}", client_text_,
-                   target.host.name, target.port,
-                   core::log_value(timed_out ? "response head timed out" : ec.message()));
+                   target.host.name, target.port, core::log_value(detail));
       const bool client_body_done = body_finished && body_outcome.end == RelayEnd::complete;
-      co_return co_await send_error(
-          timed_out ? http::status::gateway_timeout : http::status::bad_gateway,
-          timed_out ? "the origin did not answer in time"
-                    : "the origin sent no valid response: " + ec.message(),
-          client_keep_alive && client_body_done);
+      const auto status = timed_out ? http::status::gateway_timeout : http::status::bad_gateway;
+      co_return co_await send_error(status, detail, client_keep_alive && client_body_done);
     }
 
     // 4. The final response head, rewritten for the client.
@@ -498,10 +541,11 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   tcp::socket origin_socket = origin.release_socket();
   const auto result = co_await run_tunnel(client_socket, origin_socket, std::move(early),
                                           timeouts_.tunnel_idle);
-  spdlog::info("tunnel closed addr={} host={} port={} sent={} received={}{}{}", client_text_,
+  std::string ending = result.idle_timeout ? " idle-timeout" : "";
+  if (!result.error.empty()) ending += " error=" + core::log_value(result.error);
+  spdlog::info("tunnel closed addr={} host={} port={} sent={} received={}{}", client_text_,
                target->host.name, target->port, result.client_to_origin,
-               result.origin_to_client, result.idle_timeout ? " idle-timeout" : "",
-               result.error.empty() ? "" : " error=" + core::log_value(result.error));
+               result.origin_to_client, ending);
   co_return false;
 }
 
