@@ -3,7 +3,7 @@ PRESET ?= dev
 BUILD_DIR := build/$(PRESET)
 PYTEST := /usr/bin/python3 -m pytest
 
-.PHONY: all deps build run test unit-test integration-test test-asan format tidy clean
+.PHONY: all deps build run test suite unit-test integration-test test-asan format tidy clean
 
 all: build
 
@@ -24,11 +24,17 @@ unit-test: build
 integration-test: build
 	@EGRESSD_BIN=$(CURDIR)/$(BUILD_DIR)/egressd $(PYTEST) tests/integration
 
-test: unit-test integration-test
+suite: unit-test integration-test
 
-# The same suites against an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# Every suite twice: on the normal build (warnings are errors) and on an
+# AddressSanitizer + UndefinedBehaviorSanitizer build, which catches memory errors
+# that the tests alone would not see.
+test:
+	@$(MAKE) --no-print-directory PRESET=dev suite
+	@$(MAKE) --no-print-directory PRESET=asan suite
+
 test-asan:
-	@$(MAKE) --no-print-directory PRESET=asan test
+	@$(MAKE) --no-print-directory PRESET=asan suite
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')
