@@ -157,3 +157,47 @@ def test_slow_request_head_times_out(egressd, origin):
     assert elapsed < 8, "the proxy kept a half-sent request head open for %.1fs" % elapsed
     assert data == b"" or data.startswith(b"HTTP/1.1 408") or data.startswith(b"HTTP/1.1 400")
     assert origin.connections == 0
+
+
+def test_denied_request_body_is_not_read_as_a_request(egressd, origin):
+    # The body of a refused request must never be parsed as the next request on the
+    # connection (request smuggling past the rules).
+    smuggled = b"GET http://allowed.test:%d/smuggled HTTP/1.1\r\nHost: x\r\n\r\n" % origin.port
+    proxy = egressd(rules={ALICE_FILE: "^allowed\\.test$\n"}, http_ports=[origin.port])
+    with RawClient(proxy.address, source=ALICE, timeout=10) as c:
+        c.send(b"POST http://other.test:%d/ HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+               % (origin.port, len(smuggled)) + smuggled)
+        r = c.read_response()
+        assert r.status == 403
+        if not c.is_closed(timeout=1):
+            # If the connection stays open, the next response must be for a new request.
+            r = c.request("GET", "http://allowed.test:%d/next" % origin.port, [("Host", "x")])
+            assert r.status == 200
+    assert "/smuggled" not in [q.target for q in origin.requests]
+
+
+@pytest.mark.parametrize("host", ["2130706433", "127.1", "0x7f.0.0.1", "0177.0.0.1"])
+def test_numeric_host_tricks_do_not_reach_origin(egressd, origin, host):
+    # Rules written for the text as typed must not let an odd spelling of 127.0.0.1
+    # through: the host is canonicalised or refused before the rules run.
+    proxy = egressd(rules={ALICE_FILE: "^%s$\n" % host.replace(".", "\\.")},
+                    http_ports=[origin.port])
+    with RawClient(proxy.address, source=ALICE, timeout=10) as c:
+        r = c.request("GET", "http://%s:%d/" % (host, origin.port), [("Host", "x")])
+    assert r.status in (400, 403), r.raw_head
+    assert origin.connections == 0
+
+
+def test_denied_names_are_not_resolved(egressd, origin, dns_server):
+    # A refused client must not be able to make the proxy send its data out as DNS
+    # queries.
+    proxy = egressd(rules={ALICE_FILE: "^allowed\\.test$\n"}, http_ports=[origin.port])
+    with RawClient(proxy.address, source=ALICE, timeout=10) as c:
+        r = c.request("GET", "http://blocked.test:%d/" % origin.port, [("Host", "x")])
+        assert r.status == 403
+    with RawClient(proxy.address, source=ALICE, timeout=10) as c:
+        c.send(b"CONNECT blocked.test:443 HTTP/1.1\r\nHost: blocked.test:443\r\n\r\n")
+        assert c.read_response("CONNECT").status == 403
+    proxy.wait_decision(host="blocked.test", method="GET")
+    proxy.wait_decision(host="blocked.test", method="CONNECT")
+    assert dns_server.queried("blocked.test") == []

@@ -276,3 +276,40 @@ def test_ipv6_listener(egressd, origin):
     assert r.status == 200, r.describe()
     with RawClient(proxy.addresses[v6]) as c:
         assert c.request("GET", url(origin, host="other.test"), [("Host", "x")]).status == 403
+
+
+def test_pipelined_requests_answered_in_order(proxy, origin):
+    both = b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % url(origin, p).encode()
+                    for p in ("/p1", "/p2", "/p3"))
+    with RawClient(proxy.address, source=ALICE) as c:
+        c.send(both)
+        targets = [json.loads(c.read_response().body)["target"] for _ in range(3)]
+    assert targets == ["/p1", "/p2", "/p3"]
+
+
+def test_connection_close_from_client_is_honoured(proxy, origin):
+    with RawClient(proxy.address, source=ALICE) as c:
+        r = c.request("GET", url(origin, "/last"), [("Host", "x"), ("Connection", "close")])
+        assert r.status == 200
+        assert c.is_closed(), "the proxy kept the connection after Connection: close"
+    assert "connection" not in origin.requests[0].headers.names()
+
+
+def test_denied_then_allowed_on_one_connection(proxy, origin):
+    with RawClient(proxy.address, source=ALICE) as c:
+        r = c.request("GET", url(origin, "/no", host="other.test"), [("Host", "x")])
+        assert r.status == 403
+        if c.is_closed(timeout=0.2):
+            return  # closing after a refusal is fine too
+        r = c.request("GET", url(origin, "/yes"), [("Host", "x")])
+        assert r.status == 200
+    assert [q.target for q in origin.requests] == ["/yes"]
+
+
+def test_host_is_normalised_before_rules(proxy, origin):
+    # Upper case and one trailing dot name the same host as the rule.
+    for host in ["ALLOWED.test", "allowed.test."]:
+        with RawClient(proxy.address, source=ALICE) as c:
+            r = c.request("GET", url(origin, "/n", host=host), [("Host", "x")])
+        assert r.status == 200, host
+    assert {d["host"] for d in proxy.decisions()} == {"allowed.test"}
