@@ -38,7 +38,7 @@ struct Endpoint {
 Result<Endpoint> parse_endpoint(std::string_view text);
 
 struct Timeouts {
-  std::chrono::seconds request_head{30};   // first byte to end of request head (slow clients)
+  std::chrono::seconds request_head{30};   // accept to end of the first request head (slow clients)
   std::chrono::seconds idle_client{60};    // keep-alive wait for the next request
   std::chrono::seconds dns{10};            // one name resolution
   std::chrono::seconds connect{10};        // TCP connect to the origin, all addresses
