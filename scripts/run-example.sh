@@ -19,7 +19,7 @@ Try it from another terminal:
   blocked:  curl -x http://127.0.0.1:8100 https://example.org/
 
 The blocked request shows a page naming the rule to add to examples/rules/demo.127.0.0.1.
-Edit that file and send SIGHUP (kill -HUP <pid>) to reload. Stop with Ctrl-C.
+Edit that file and reload with: kill -HUP $$   Stop with Ctrl-C.
 
 MSG
 exec "$bin" --config "$config"
