@@ -42,5 +42,12 @@ format:
 tidy: build
 	@clang-tidy -p $(BUILD_DIR) --quiet $$(git ls-files 'src/*.cpp' 'apps/*.cpp')
 
+# Installs what `build` made (binaries, systemd units, Qubes firewall hook, configs,
+# docs); see cmake/install.cmake. Staged install: make install DESTDIR=/tmp/stage
+PREFIX ?= /usr
+.PHONY: install
+install: build
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD_DIR) --prefix "$(PREFIX)"
+
 clean:
 	rm -rf build
