@@ -3,7 +3,7 @@ PRESET ?= dev
 BUILD_DIR := build/$(PRESET)
 PYTEST := /usr/bin/python3 -m pytest
 
-.PHONY: all deps build run test suite unit-test integration-test test-asan format tidy clean
+.PHONY: all deps build run test suite unit-test integration-test test-asan fuzz format tidy clean
 
 all: build
 
@@ -35,6 +35,21 @@ test:
 
 test-asan:
 	@$(MAKE) --no-print-directory PRESET=asan suite
+
+# Runs each libFuzzer target for FUZZ_SECONDS (needs clang and libclang-rt-14-dev).
+# New inputs that add coverage can be merged into fuzz/corpus/ with -merge=1.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@command -v clang++ >/dev/null || { echo "make fuzz: needs clang (apt-get install clang libclang-rt-14-dev)"; exit 1; }
+	@CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEGRESSD_FUZZ=ON \
+	  -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -DBOOST_ASIO_HAS_CO_AWAIT=1" \
+	  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+	@cmake --build build/fuzz --target host_fuzz request_target_fuzz rules_fuzz config_fuzz
+	@for t in host request_target rules config; do \
+	  mkdir -p build/fuzz/work/$$t && cp fuzz/corpus/$$t/* build/fuzz/work/$$t/ && \
+	  build/fuzz/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -rss_limit_mb=4096 \
+	    build/fuzz/work/$$t fuzz/corpus/$$t || exit 1; \
+	done
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')
