@@ -7,6 +7,7 @@ namespaces made here: the proxy qube's only routes lead to the AppVMs and the in
 namespace, and clients run inside the AppVM namespaces."""
 
 import json
+import shutil
 
 import pytest
 
@@ -100,8 +101,14 @@ class Qubes:
 
 
 @pytest.fixture
-def lab(lab_available):
-    lab = QubesLab()
+def qubes_version():
+    """Which Qubes firewall the proxy qube has; test_qubes_41 overrides it."""
+    return "4.2"
+
+
+@pytest.fixture
+def lab(lab_available, qubes_version):
+    lab = QubesLab(qubes_version=qubes_version)
     try:
         lab.add_appvm(12)
         lab.add_appvm(15)
@@ -216,6 +223,33 @@ def test_firewall_open_takes_the_port_from_the_command_line(qubes):
     assert "tcp dport %d" % PORT not in text, text
     qubes.ctl("firewall", "close", "--port", "8101")
     assert ns.ruleset() == before
+
+
+@pytest.mark.parametrize("qubes_version", ["4.1"])
+def test_qubes_41_iptables_open_and_close(qubes):
+    if shutil.which("iptables") is None or shutil.which("ip6tables") is None:
+        pytest.skip("iptables is not installed (scripts/install-deps.sh installs it)")
+    ns = qubes.lab.proxy
+
+    def listing():
+        return (ns.run("iptables", "-w", "-S").stdout, ns.run("ip6tables", "-w", "-S").stdout)
+
+    before = listing()
+    r = qubes.curl(12, URL_A)
+    assert r.returncode == 7 and r.elapsed < 3, r.describe()
+    for _ in range(3):
+        qubes.ctl("firewall", "open")
+    rules = [l for l in ns.run("iptables", "-w", "-S", "INPUT").stdout.splitlines()
+             if "8100" in l]
+    assert len(rules) == 1, rules
+    assert ns.run("iptables", "-w", "-S", "INPUT").stdout.splitlines()[1] == rules[0]
+    r = qubes.curl(12, URL_A)
+    assert r.returncode == 0 and r.status == 200, r.describe()
+    assert qubes.curl(15, URL_A).status == 403
+
+    qubes.ctl("firewall", "close")
+    assert listing() == before
+    assert qubes.curl(12, URL_A).returncode == 7
 
 
 # ---- identity and rules -----------------------------------------------------------------

@@ -111,6 +111,25 @@ table ip6 qubes {
 """
 
 
+# Qubes 4.0/4.1: iptables (filter table of /etc/qubes/iptables.rules), INPUT ending in a
+# reject for vif+; anti-spoofing per vif in the raw table is added by add_appvm().
+# FORWARD drops everything here too, so the proxy is the only way out.
+QUBES_41_IPTABLES = """\
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate INVALID -j DROP
+-A INPUT -i vif+ -p udp -m udp --dport 68 -j DROP
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -i vif+ -p icmp -j ACCEPT
+-A INPUT -i lo -j ACCEPT
+-A INPUT -i vif+ -j REJECT --reject-with icmp-host-prohibited
+-A INPUT -j DROP
+COMMIT
+"""
+
+
 def available():
     """None when namespaces and nftables can be used here, else the reason they cannot."""
     if os.geteuid() != 0:
@@ -213,7 +232,7 @@ class Namespace:
     def __init__(self, name):
         self.name = name
         run(["ip", "netns", "add", name])
-        self.run("ip", "link", "set", "lo", "up")
+        self.ip("link", "set", "lo", "up")
 
     def command(self, *args):
         return ["ip", "netns", "exec", self.name] + [str(a) for a in args]
@@ -221,6 +240,11 @@ class Namespace:
     def run(self, *args, check=True, input=None, timeout=COMMAND_TIMEOUT):
         return run(self.command(*args), check=check, input=input, timeout=timeout,
                    env=clean_env())
+
+    def ip(self, *args):
+        """`ip -n NAME ...`: iproute2 enters the namespace itself, much faster than
+        `ip netns exec`."""
+        return run(["ip", "-n", self.name] + [str(a) for a in args])
 
     def nft(self, *args, check=True, input=None):
         return self.run("nft", *args, check=check, input=input)
@@ -296,13 +320,15 @@ class QubesLab:
     leftovers of a killed run never collide with this one.
 
         lab = QubesLab()            # proxy qube + internet, Qubes 4.2 firewall loaded
+                                    # (QubesLab(qubes_version="4.1"): iptables instead)
         lab.add_appvm(12)           # AppVM 10.137.0.12 behind vif12.0
         ...
         lab.close()                 # always: deletes everything made so far
     """
 
-    def __init__(self, prefix=None):
+    def __init__(self, prefix=None, qubes_version="4.2"):
         self.prefix = prefix or "egt%d" % os.getpid()
+        self.qubes_version = qubes_version
         self.namespaces = []
         self.appvms = {}
         self.servers = []
@@ -310,7 +336,10 @@ class QubesLab:
             self.proxy = self._namespace("proxy")
             self.internet = self._namespace("net")
             self._uplink()
-            self.proxy.nft("-f", "-", input=QUBES_42_RULESET)
+            if qubes_version == "4.2":
+                self.proxy.nft("-f", "-", input=QUBES_42_RULESET)
+            else:
+                self.proxy.run("iptables-restore", input=QUBES_41_IPTABLES)
         except BaseException:
             self.close()
             raise
@@ -325,14 +354,14 @@ class QubesLab:
 
     def _uplink(self):
         # eth0 of the proxy qube; the internet side holds the origin addresses.
-        self.proxy.run("ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0",
+        self.proxy.ip("link", "add", "eth0", "type", "veth", "peer", "name", "eth0",
                        "netns", self.internet.name)
-        self.proxy.run("ip", "addr", "add", UPLINK_PROXY + "/24", "dev", "eth0")
-        self.proxy.run("ip", "link", "set", "eth0", "up")
-        self.proxy.run("ip", "route", "add", "default", "via", ORIGIN_A, "dev", "eth0")
+        self.proxy.ip("addr", "add", UPLINK_PROXY + "/24", "dev", "eth0")
+        self.proxy.ip("link", "set", "eth0", "up")
+        self.proxy.ip("route", "add", "default", "via", ORIGIN_A, "dev", "eth0")
         for addr in (ORIGIN_A, ORIGIN_B):
-            self.internet.run("ip", "addr", "add", addr + "/24", "dev", "eth0")
-        self.internet.run("ip", "link", "set", "eth0", "up")
+            self.internet.ip("addr", "add", addr + "/24", "dev", "eth0")
+        self.internet.ip("link", "set", "eth0", "up")
 
     def add_appvm(self, xid, last_octet=None):
         """Starts AppVM number `xid` (IP 10.137.0.<last_octet or xid>) the way Qubes
@@ -343,26 +372,31 @@ class QubesLab:
         address = "10.137.0.%d" % octet
         vif = "vif%d.0" % xid
         ns = self._namespace("app%d" % xid)
-        self.proxy.run("ip", "link", "add", vif, "type", "veth", "peer", "name", "eth0",
+        self.proxy.ip("link", "add", vif, "type", "veth", "peer", "name", "eth0",
                        "netns", ns.name)
-        self.proxy.run("ip", "link", "set", vif, "group", QUBES_VIF_GROUP)
-        self.proxy.run("ip", "addr", "add", PROXY_ADDR + "/32", "dev", vif)
-        self.proxy.run("ip", "link", "set", vif, "up")
-        self.proxy.run("ip", "route", "add", address, "dev", vif, "scope", "link",
+        self.proxy.ip("link", "set", vif, "group", QUBES_VIF_GROUP)
+        self.proxy.ip("addr", "add", PROXY_ADDR + "/32", "dev", vif)
+        self.proxy.ip("link", "set", vif, "up")
+        self.proxy.ip("route", "add", address, "dev", vif, "scope", "link",
                        "metric", QUBES_VIF_METRIC)
-        self.proxy.nft("add", "element", "ip", "qubes", "allowed",
-                       "{ %s . %s }" % (vif, address))
-        self.proxy.nft("add", "element", "ip", "qubes", "downstream", "{ %s }" % address)
-        ns.run("ip", "addr", "add", address + "/32", "dev", "eth0")
-        ns.run("ip", "link", "set", "eth0", "up")
-        ns.run("ip", "route", "add", "default", "via", PROXY_ADDR, "dev", "eth0", "onlink")
+        if self.qubes_version == "4.2":
+            self.proxy.nft("add", "element", "ip", "qubes", "allowed",
+                           "{ %s . %s }" % (vif, address))
+            self.proxy.nft("add", "element", "ip", "qubes", "downstream",
+                           "{ %s }" % address)
+        else:
+            self.proxy.run("iptables", "-w", "-t", "raw", "-A", "PREROUTING", "-i", vif,
+                           "!", "-s", address, "-j", "DROP")
+        ns.ip("addr", "add", address + "/32", "dev", "eth0")
+        ns.ip("link", "set", "eth0", "up")
+        ns.ip("route", "add", "default", "via", PROXY_ADDR, "dev", "eth0", "onlink")
         vm = AppVm(ns, address, vif)
         self.appvms[octet] = vm
         return vm
 
     def vif_routes(self):
         """The proxy qube's routes as `ip -json route` gives them."""
-        return json.loads(self.proxy.run("ip", "-json", "route").stdout)
+        return json.loads(self.proxy.ip("-json", "route").stdout)
 
     def start_origin(self, make_server):
         """Builds a server in the internet namespace with make_server() (which binds
