@@ -52,6 +52,9 @@ std::optional<std::uint16_t> parse_port(std::string_view text) {
   return static_cast<std::uint16_t>(value);
 }
 
+// sizeof(sockaddr_un::sun_path) is 108 on Linux, one of which is the terminating NUL.
+constexpr std::size_t kMaxUnixSocketPath = 107;
+
 std::string quoted(std::string_view text) {
   return "'" + std::string(text) + "'";
 }
@@ -310,6 +313,8 @@ class ConfigReader {
             config.rules_dir = *dir;
           }
         }
+      } else if (key == "control_socket") {
+        if (const std::string* path = as_string(key, node)) read_control_socket(key, node, *path);
       } else if (key == "workers") {
         if (auto n = as_integer(key, node, 0, 256)) config.workers = static_cast<unsigned>(*n);
       } else if (key == "default_mode") {
@@ -359,6 +364,32 @@ class ConfigReader {
         unknown_key(key, k, node);
       }
     }
+  }
+
+  // Empty turns the socket off; otherwise an absolute path that fits in sun_path.
+  void read_control_socket(const std::string& key, const toml::node& node,
+                           const std::string& path) {
+    if (path.empty()) {
+      out_.config.control_socket.clear();
+      return;
+    }
+    if (path.front() != '/') {
+      error(line_of(node.source()),
+            quoted(key) + " must be an absolute path (or \"\" to turn the socket off), not \"" +
+                path + "\"");
+      return;
+    }
+    if (path.size() > kMaxUnixSocketPath) {
+      error(line_of(node.source()), quoted(key) + " is " + std::to_string(path.size()) +
+                                        " bytes long; a unix socket path may have at most " +
+                                        std::to_string(kMaxUnixSocketPath));
+      return;
+    }
+    if (path.find('\0') != std::string::npos) {
+      error(line_of(node.source()), quoted(key) + " must not contain a NUL byte");
+      return;
+    }
+    out_.config.control_socket = path;
   }
 
   std::optional<ListMode> read_mode(const std::string& key, const toml::node& node) {

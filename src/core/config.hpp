@@ -66,6 +66,8 @@ struct Config {
   std::vector<std::uint16_t> connect_ports{443};  // ports CONNECT may go to
   std::vector<Endpoint> dns_servers;              // empty: the system's resolv.conf
   std::string via_name = "egressd";               // pseudonym in the Via header
+  // Unix socket of the control protocol (docs/control-protocol.md); empty: no socket.
+  std::string control_socket = "/run/egressd/control.sock";
   Timeouts timeouts;
   Limits limits;
 };

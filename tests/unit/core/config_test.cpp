@@ -82,6 +82,7 @@ TEST(ParseConfig, EmptyFileGivesDefaults) {
   EXPECT_EQ(c.connect_ports, std::vector<std::uint16_t>{443});
   EXPECT_TRUE(c.dns_servers.empty());
   EXPECT_EQ(c.via_name, "egressd");
+  EXPECT_EQ(c.control_socket, "/run/egressd/control.sock");
   EXPECT_EQ(c.timeouts.request_head, 30s);
   EXPECT_EQ(c.timeouts.tunnel_idle, 900s);
   EXPECT_EQ(c.limits.header_bytes, 64u * 1024u);
@@ -99,6 +100,7 @@ unknown_clients = "allow"
 http_ports = [80, 8080]
 connect_ports = [443, 8443]
 via_name = "proxy-1"
+control_socket = "/run/egressd-test/ctl.sock"
 
 [dns]
 servers = ["10.139.1.1", "10.139.1.2:5353", "[fd00::1]:53", "fd00::2"]
@@ -130,6 +132,7 @@ mode = "allow-list"
   EXPECT_EQ(c.http_ports, (std::vector<std::uint16_t>{80, 8080}));
   EXPECT_EQ(c.connect_ports, (std::vector<std::uint16_t>{443, 8443}));
   EXPECT_EQ(c.via_name, "proxy-1");
+  EXPECT_EQ(c.control_socket, "/run/egressd-test/ctl.sock");
   ASSERT_EQ(c.dns_servers.size(), 4u);
   EXPECT_EQ(c.dns_servers[0].to_string(), "10.139.1.1:53");
   EXPECT_EQ(c.dns_servers[1].to_string(), "10.139.1.2:5353");
@@ -156,6 +159,7 @@ TEST(ParseConfig, EmptyPortListsAreAllowed) {
 }
 
 TEST(ParseConfig, ErrorsNameTheirLine) {
+  const std::string too_long_socket = "control_socket = \"/" + std::string(107, 'x') + "\"\n";
   struct Case {
     const char* text;
     int line;
@@ -189,6 +193,9 @@ TEST(ParseConfig, ErrorsNameTheirLine) {
            Case{"connect_ports = 443\n", 1, "must be an array of port numbers"},
            Case{"via_name = \"my proxy\"\n", 1, "HTTP token"},
            Case{"via_name = \"\"\n", 1, "HTTP token"},
+           Case{"control_socket = \"run/ctl.sock\"\n", 1, "must be an absolute path"},
+           Case{"control_socket = 1\n", 1, "'control_socket' must be a string"},
+           Case{too_long_socket.c_str(), 1, "a unix socket path may have at most 107"},
            Case{"[dns]\nservers = [\"localhost\"]\n", 2,
                 "'localhost' is not an IPv4 or IPv6 address"},
            Case{"[dns]\nservers = [\"1.1.1.1:x\"]\n", 2, "not a decimal number"},
@@ -209,6 +216,12 @@ TEST(ParseConfig, ErrorsNameTheirLine) {
     EXPECT_EQ(p.line, c.line) << c.text << "\n" << p.to_string();
     EXPECT_NE(p.message.find(c.says), std::string::npos) << c.text << "\n" << p.to_string();
   }
+}
+
+TEST(ParseConfig, EmptyControlSocketTurnsItOff) {
+  EXPECT_EQ(parse_ok("control_socket = \"\"\n").config.control_socket, "");
+  const std::string longest = "/" + std::string(106, 'x');
+  EXPECT_EQ(parse_ok("control_socket = \"" + longest + "\"\n").config.control_socket, longest);
 }
 
 TEST(ParseConfig, SyntaxErrorHasLineAndColumn) {
