@@ -206,6 +206,44 @@ std::string render_deny_text(const DenyInfo& info) {
   return out;
 }
 
+std::string StoppedInfo::resume_command() const {
+  return "egressctl start " + (client_label.empty() ? client_address : client_label);
+}
+
+std::string render_stopped_html(const StoppedInfo& info) {
+  std::string out = page_start("egressd is stopped for this client");
+  out += "<h1>egressd is stopped for this client</h1>\n<p>The proxy is not serving <strong>";
+  out += html_escape(info.client_label.empty() ? info.client_address : info.client_label);
+  out += "</strong> at the moment, so it did not connect to <strong>";
+  out += html_escape(host_port(info.host, info.port));
+  out += "</strong>.</p>\n<table>\n";
+  add_row(out, "Client", info.client_label.empty() ? "unknown client" : info.client_label);
+  add_row(out, "Address", info.client_address);
+  add_row(out, "Method", info.method);
+  add_row(out, "Host", host_port(info.host, info.port));
+  out += "</table>\n<p>To serve this client again, run as root on the proxy:</p>\n<pre>";
+  out += html_escape(info.resume_command());
+  out += "</pre>\n";
+  out += kPageEnd;
+  return out;
+}
+
+std::string render_stopped_text(const StoppedInfo& info) {
+  std::string out = "egressd is stopped for this client\n";
+  const auto line = [&](std::string_view key, std::string_view value) {
+    out += key;
+    out += ": ";
+    out += text_value(value);
+    out += '\n';
+  };
+  line("client", info.client_label.empty() ? "unknown client" : info.client_label);
+  line("address", info.client_address);
+  line("method", info.method);
+  line("host", host_port(info.host, info.port));
+  line("to serve it again, run", info.resume_command());
+  return out;
+}
+
 std::string render_error_html(unsigned status, std::string_view reason_phrase,
                               std::string_view detail) {
   const std::string title = std::to_string(status) + " " + std::string(reason_phrase);

@@ -17,13 +17,13 @@ struct DenyInfo {
   std::string client_label;    // empty for an unknown client
   std::string client_address;  // canonical text
   std::string method;
-  std::string host;            // normalised name
+  std::string host;  // normalised name
   std::uint16_t port = 0;
-  std::string reason;          // reason_text() of the decision
-  std::string decided_by;      // "file:line: pattern" of the deciding rule, or empty
-  std::string rules_file;      // the client's rules file, or the one to create
-  std::string rule_to_add;     // exact line that would allow the host, or empty when
-                               // adding a line would not help (port, block-list)
+  std::string reason;       // reason_text() of the decision
+  std::string decided_by;   // "file:line: pattern" of the deciding rule, or empty
+  std::string rules_file;   // the client's rules file, or the one to create
+  std::string rule_to_add;  // exact line that would allow the host, or empty when
+                            // adding a line would not help (port, block-list)
 };
 
 // Fills DenyInfo for a denied decision. For an unknown client, rules_file is the file
@@ -38,6 +38,26 @@ std::string render_deny_html(const DenyInfo& info);
 // The same facts as plain text lines, for CONNECT refusals (browsers do not show them,
 // curl and scripts do).
 std::string render_deny_text(const DenyInfo& info);
+
+// What a client that egressd is stopped for is told (egressctl stop).
+struct StoppedInfo {
+  std::string client_label;    // empty for a client without a rules file
+  std::string client_address;  // canonical text
+  std::string method;
+  std::string host;  // normalised name
+  std::uint16_t port = 0;
+
+  // The command that resumes serving: "egressctl start LABEL" (the address when there
+  // is no label).
+  std::string resume_command() const;
+};
+
+// The 503 page for a stopped client: who, what was asked, and how to resume. Every value
+// HTML-escaped; self-contained like the block page.
+std::string render_stopped_html(const StoppedInfo& info);
+
+// The same as plain text lines, for CONNECT.
+std::string render_stopped_text(const StoppedInfo& info);
 
 // A short HTML page for proxy errors (400, 502, 504...). `detail` is escaped.
 std::string render_error_html(unsigned status, std::string_view reason_phrase,

@@ -150,6 +150,8 @@ std::string_view reason_code(Reason reason) {
       return "unknown-client-denied";
     case Reason::port_not_allowed:
       return "port-not-allowed";
+    case Reason::client_stopped:
+      return "client-stopped";
   }
   return "unknown";
 }
@@ -170,6 +172,8 @@ std::string_view reason_text(Reason reason) {
       return "this client has no rules file, and unknown clients are denied";
     case Reason::port_not_allowed:
       return "this port is not allowed";
+    case Reason::client_stopped:
+      return "egressd is stopped for this client";
   }
   return "unknown reason";
 }

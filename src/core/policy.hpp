@@ -41,8 +41,8 @@ struct PolicySnapshot {
 
 // A rules file as read from the rules folder.
 struct SourceFile {
-  std::string name;     // file name without directory
-  std::string path;     // full path, used in messages and pages
+  std::string name;  // file name without directory
+  std::string path;  // full path, used in messages and pages
   std::string content;
 };
 
@@ -69,13 +69,14 @@ struct DecisionRequest {
 enum class Verdict { allow, deny };
 
 enum class Reason {
-  allow_rule_matched,       // allow-list client, a rule matched
-  no_allow_rule_matched,    // allow-list client, nothing matched
-  block_rule_matched,       // block-list client, a rule matched
-  no_block_rule_matched,    // block-list client, nothing matched
-  unknown_client_allowed,   // no rules file, unknown_clients = "allow"
-  unknown_client_denied,    // no rules file, unknown_clients = "deny"
-  port_not_allowed,         // port not in http_ports / connect_ports
+  allow_rule_matched,      // allow-list client, a rule matched
+  no_allow_rule_matched,   // allow-list client, nothing matched
+  block_rule_matched,      // block-list client, a rule matched
+  no_block_rule_matched,   // block-list client, nothing matched
+  unknown_client_allowed,  // no rules file, unknown_clients = "allow"
+  unknown_client_denied,   // no rules file, unknown_clients = "deny"
+  port_not_allowed,        // port not in http_ports / connect_ports
+  client_stopped,          // serving this client is suspended (egressctl stop)
 };
 
 struct Decision {

@@ -197,6 +197,39 @@ TEST(RenderDenyText, ControlCharactersCannotAddLines) {
   EXPECT_TRUE(contains(text, "client: a\\x0d\\x0areason: forged\n"));
 }
 
+TEST(RenderStopped, NamesClientHostAndHowToResume) {
+  StoppedInfo info{"work", "10.137.0.12", "GET", "example.com", 80};
+  const std::string page = render_stopped_html(info);
+  EXPECT_TRUE(contains(page, "<title>egressd is stopped for this client</title>"));
+  EXPECT_TRUE(contains(page, "<td>work</td>"));
+  EXPECT_TRUE(contains(page, "<td>10.137.0.12</td>"));
+  EXPECT_TRUE(contains(page, "<td>example.com:80</td>"));
+  EXPECT_TRUE(contains(page, "<pre>egressctl start work</pre>"));
+  const std::string text = render_stopped_text(info);
+  EXPECT_TRUE(contains(text, "client: work\n"));
+  EXPECT_TRUE(contains(text, "to serve it again, run: egressctl start work\n"));
+}
+
+TEST(RenderStopped, UnknownClientResumesByAddress) {
+  StoppedInfo info{"", "fd00::12", "CONNECT", "fd00::1", 443};
+  EXPECT_EQ(info.resume_command(), "egressctl start fd00::12");
+  const std::string page = render_stopped_html(info);
+  EXPECT_TRUE(contains(page, "unknown client"));
+  EXPECT_TRUE(contains(page, "[fd00::1]:443"));
+  EXPECT_TRUE(contains(page, "<pre>egressctl start fd00::12</pre>"));
+}
+
+TEST(RenderStopped, EscapesEveryValue) {
+  StoppedInfo info{"<script>x</script>", "10.0.0.1", "G\"ET'", "<img src=x>", 80};
+  const std::string page = render_stopped_html(info);
+  EXPECT_FALSE(contains(page, "<script"));
+  EXPECT_FALSE(contains(page, "<img"));
+  EXPECT_TRUE(contains(page, "egressctl start &lt;script&gt;x&lt;/script&gt;"));
+  EXPECT_TRUE(contains(page, "G&quot;ET&#39;"));
+  info.client_label = "a\r\nhost: forged";
+  EXPECT_FALSE(contains(render_stopped_text(info), "\nhost: forged"));
+}
+
 TEST(RenderErrorHtml, EscapesDetail) {
   const std::string page = render_error_html(502, "Bad Gateway", "<b>upstream</b> & \"x\"");
   EXPECT_TRUE(contains(page, "<title>502 Bad Gateway</title>"));

@@ -278,12 +278,14 @@ TEST(Reasons, CodesAndTexts) {
                         Case{Reason::no_block_rule_matched, "no-block-rule"},
                         Case{Reason::unknown_client_allowed, "unknown-client-allowed"},
                         Case{Reason::unknown_client_denied, "unknown-client-denied"},
-                        Case{Reason::port_not_allowed, "port-not-allowed"}}) {
+                        Case{Reason::port_not_allowed, "port-not-allowed"},
+                        Case{Reason::client_stopped, "client-stopped"}}) {
     EXPECT_EQ(reason_code(c.reason), c.code);
     EXPECT_FALSE(reason_text(c.reason).empty());
   }
   EXPECT_EQ(reason_text(Reason::no_allow_rule_matched),
             "no rule in the allow-list matches this host");
+  EXPECT_EQ(reason_text(Reason::client_stopped), "egressd is stopped for this client");
 }
 
 }  // namespace
