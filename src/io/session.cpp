@@ -112,15 +112,25 @@ awaitable<error_code> read_head(beast::tcp_stream& stream, beast::flat_buffer& b
   }
 }
 
-class Session {
+class Session final : public Abortable {
  public:
   Session(WorkerContext& context, tcp::socket socket)
       : context_(context),
         timeouts_(context.settings.timeouts),
         client_(std::move(socket)),
         buffer_(context.settings.limits.header_bytes + kBodyChunk) {}
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  ~Session() {
+    if (registered_) context_.activity.connection_closed(client_address_, *this);
+  }
 
   awaitable<void> run();
+
+  // Closes every socket the session holds (client, kept origin, an origin being
+  // connected, both ends of a tunnel); each pending operation then fails and the
+  // session coroutine ends without sending anything more.
+  void abort() override;
 
  private:
   using RequestParser = http::request_parser<http::buffer_body>;
@@ -143,6 +153,10 @@ class Session {
 
   core::Decision decide_and_log(const core::PolicySnapshot& snapshot, std::string_view method,
                                 const core::Host& host, std::uint16_t port, bool is_connect);
+  // Answers a request of a stopped client with 503 and the "stopped" page, logging the
+  // decision. Returns false: the connection is closed afterwards.
+  awaitable<bool> refuse_stopped(const core::PolicySnapshot& snapshot, std::string_view method,
+                                 const core::Host& host, std::uint16_t port, bool is_connect);
   void close_upstream() { upstream_.reset(); }
 
   WorkerContext& context_;
@@ -153,7 +167,23 @@ class Session {
   std::string client_text_;
   unsigned client_version_ = 11;
   std::optional<Upstream> upstream_;
+  bool registered_ = false;  // in context_.activity
+  bool aborted_ = false;
+  // Sockets that live in a coroutine frame while they are in use, for abort().
+  beast::tcp_stream* connecting_ = nullptr;  // origin of a CONNECT being connected
+  tcp::socket* tunnel_client_ = nullptr;
+  tcp::socket* tunnel_origin_ = nullptr;
 };
+
+void Session::abort() {
+  aborted_ = true;
+  error_code ignored;
+  client_.close();
+  if (upstream_) upstream_->stream.close();
+  if (connecting_ != nullptr) connecting_->close();
+  if (tunnel_client_ != nullptr) tunnel_client_->close(ignored);
+  if (tunnel_origin_ != nullptr) tunnel_origin_->close(ignored);
+}
 
 awaitable<void> Session::run() {
   error_code ec;
@@ -162,9 +192,11 @@ awaitable<void> Session::run() {
   client_address_ = to_core(peer.address()).unmapped();
   client_text_ = client_address_.to_string();
   client_.socket().set_option(tcp::no_delay(true), ec);
+  context_.activity.connection_opened(client_address_, *this, std::chrono::system_clock::now());
+  registered_ = true;
 
   bool first = true;
-  for (;;) {
+  while (!aborted_) {
     RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(context_.settings.limits.header_bytes));
     // Bodies stream through in chunks and nothing is held, so there is no size limit.
@@ -219,7 +251,40 @@ core::Decision Session::decide_and_log(const core::PolicySnapshot& snapshot,
   const core::DecisionRequest request{method, host, port, is_connect};
   const auto decision = core::decide(snapshot, client_address_, request);
   spdlog::info(core::format_decision_log(client_address_, method, host.name, port, decision));
+  context_.activity.record_decision(client_address_, decision.allowed(), host.name,
+                                    std::chrono::system_clock::now());
   return decision;
+}
+
+awaitable<bool> Session::refuse_stopped(const core::PolicySnapshot& snapshot,
+                                        std::string_view method, const core::Host& host,
+                                        std::uint16_t port, bool is_connect) {
+  core::Decision decision;
+  decision.verdict = core::Verdict::deny;
+  decision.reason = core::Reason::client_stopped;
+  decision.client = snapshot.find(client_address_);
+  spdlog::info(core::format_decision_log(client_address_, method, host.name, port, decision));
+  context_.activity.record_decision(client_address_, false, host.name,
+                                    std::chrono::system_clock::now());
+  core::StoppedInfo info;
+  if (decision.client != nullptr) info.client_label = decision.client->label;
+  info.client_address = client_text_;
+  info.method = std::string(method);
+  info.host = host.name;
+  info.port = port;
+  Headers headers;
+  headers.emplace_back("X-Egressd-Reason", std::string(core::reason_code(decision.reason)));
+  std::string body;
+  std::string_view content_type = "text/html; charset=utf-8";
+  if (is_connect) {
+    body = core::render_stopped_text(info);
+    content_type = "text/plain; charset=utf-8";
+  } else {
+    body = core::render_stopped_html(info);
+  }
+  co_await send(http::status::service_unavailable, content_type, std::move(body), false,
+                std::move(headers));
+  co_return false;
 }
 
 awaitable<bool> Session::handle(RequestParser& parser) {
@@ -255,6 +320,10 @@ awaitable<bool> Session::handle(RequestParser& parser) {
   // The request keeps this snapshot whatever a reload publishes meanwhile.
   const auto snapshot = context_.policies.current();
   const auto method = request.method_string();
+  if (context_.stopped.contains(client_address_)) {
+    co_return co_await refuse_stopped(*snapshot, {method.data(), method.size()}, target->host,
+                                      target->port, false);
+  }
   const auto decision =
       decide_and_log(*snapshot, {method.data(), method.size()}, target->host, target->port, false);
   if (!decision.allowed()) {
@@ -291,6 +360,7 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
   }
 
   for (int attempt = 0;; ++attempt) {
+    if (aborted_) co_return false;
     bool reused = upstream_ && upstream_->host == target.host.name &&
                   upstream_->port == target.port && upstream_->stream.socket().is_open();
     if (!reused) {
@@ -298,6 +368,11 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
       upstream_.emplace(executor);
       const auto outcome = co_await connect_upstream(context_.resolver, target.host, target.port,
                                                      timeouts_.connect, upstream_->stream);
+      if (aborted_) {
+        // The resolver is not cancelled by abort(): do not go on once it answers.
+        close_upstream();
+        co_return false;
+      }
       if (!outcome.ok()) {
         close_upstream();
         spdlog::warn("upstream error addr={} host={} port={} error={}", client_text_,
@@ -501,6 +576,9 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   }
 
   const auto snapshot = context_.policies.current();
+  if (context_.stopped.contains(client_address_)) {
+    co_return co_await refuse_stopped(*snapshot, "CONNECT", target->host, target->port, true);
+  }
   const auto decision = decide_and_log(*snapshot, "CONNECT", target->host, target->port, true);
   if (!decision.allowed()) {
     const core::DecisionRequest dr{"CONNECT", target->host, target->port, true};
@@ -515,9 +593,16 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
 
   close_upstream();  // a tunnel never reuses, and an idle kept connection is now useless
   beast::tcp_stream origin(co_await asio::this_coro::executor);
+  connecting_ = &origin;
   const auto outcome = co_await connect_upstream(context_.resolver, target->host, target->port,
                                                  timeouts_.connect, origin);
+  if (aborted_) {
+    // The resolver is not cancelled by abort(): do not go on once it answers.
+    connecting_ = nullptr;
+    co_return false;
+  }
   if (!outcome.ok()) {
+    connecting_ = nullptr;
     spdlog::warn("upstream error addr={} host={} port={} error={}", client_text_,
                  target->host.name, target->port, core::log_value(outcome.detail));
     co_return co_await send_error(
@@ -530,7 +615,10 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   client_.expires_after(timeouts_.body_idle);
   co_await asio::async_write(client_, asio::buffer(kEstablished.data(), kEstablished.size()),
                              with_ec(ec));
-  if (ec) co_return false;
+  if (ec || aborted_) {
+    connecting_ = nullptr;
+    co_return false;
+  }
 
   // Bytes the client sent right after its CONNECT head belong to the tunnel.
   std::string early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
@@ -539,9 +627,15 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   origin.expires_never();
   tcp::socket client_socket = client_.release_socket();
   tcp::socket origin_socket = origin.release_socket();
+  connecting_ = nullptr;
+  tunnel_client_ = &client_socket;
+  tunnel_origin_ = &origin_socket;
   const auto result = co_await run_tunnel(client_socket, origin_socket, std::move(early),
                                           timeouts_.tunnel_idle);
+  tunnel_client_ = nullptr;
+  tunnel_origin_ = nullptr;
   std::string ending = result.idle_timeout ? " idle-timeout" : "";
+  if (aborted_) ending += " closed-by-control";
   if (!result.error.empty()) ending += " error=" + core::log_value(result.error);
   spdlog::info("tunnel closed addr={} host={} port={} sent={} received={}{}", client_text_,
                target->host.name, target->port, result.client_to_origin,

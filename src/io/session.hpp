@@ -5,6 +5,7 @@
 
 #include "core/config.hpp"
 #include "io/asio.hpp"
+#include "io/client_activity.hpp"
 #include "io/policy_store.hpp"
 #include "io/resolver.hpp"
 
@@ -16,17 +17,22 @@ struct SessionSettings {
   std::string via_name = "egressd";
 };
 
-// What a worker lends to each of its sessions. Everything here lives as long as the
-// worker, and is only touched from the worker's thread (the PolicyStore excepted,
-// which is thread-safe).
+// What a worker lends to each of its sessions. Everything here outlives the worker's
+// io_context (sessions deregister from `activity` in their destructor), and is only
+// touched from the worker's thread (PolicyStore and StoppedClients excepted, which are
+// thread-safe).
 struct WorkerContext {
   Resolver& resolver;
   const PolicyStore& policies;
   const SessionSettings& settings;
+  ClientActivity& activity;
+  const StoppedClients& stopped;
 };
 
 // Serves one accepted client connection until it ends. Never throws: errors end the
-// session after answering the client where that is still possible.
+// session after answering the client where that is still possible. The session is
+// registered in context.activity while it runs, so that the worker can abort it; a
+// client in context.stopped gets 503 and the "stopped" page for every request.
 awaitable<void> run_session(WorkerContext& context, tcp::socket client);
 
 }  // namespace egressd::io
