@@ -25,6 +25,7 @@ struct Options {
   std::vector<std::string> listen;
   std::string rules_dir;
   std::optional<unsigned> workers;
+  std::optional<std::string> control_socket;
   bool check = false;
 };
 
@@ -46,6 +47,15 @@ ParsedConfig load_config(const Options& options) {
   }
   if (!options.rules_dir.empty()) parsed.config.rules_dir = options.rules_dir;
   if (options.workers) parsed.config.workers = *options.workers;
+  if (options.control_socket) {
+    const std::string& path = *options.control_socket;
+    if (!path.empty() && path.front() != '/') {
+      parsed.problems.push_back(Problem{Problem::Severity::error, "--control-socket", 0,
+                                        path + ": must be an absolute path (or \"\" for none)"});
+    } else {
+      parsed.config.control_socket = path;
+    }
+  }
   return parsed;
 }
 
@@ -64,6 +74,9 @@ int main(int argc, char** argv) {
   app.add_option("-r,--rules", options.rules_dir, "rules folder (overrides config)");
   app.add_option("-w,--workers", options.workers, "worker threads, 0 = one per core (overrides config)")
       ->check(CLI::Range(0u, 256u));
+  app.add_option("--control-socket", options.control_socket,
+                 "control socket path, \"\" for none (overrides config; default "
+                 "/run/egressd/control.sock)");
   app.add_flag("--check", options.check,
                "validate config and every rules file, print all problems, exit 0 if valid");
   app.set_version_flag("-V,--version", std::string("egressd ") + EGRESSD_VERSION);

@@ -5,7 +5,11 @@
 #include <sys/socket.h>
 
 #include <csignal>
+#include <future>
 #include <thread>
+
+#include "core/decision_log.hpp"
+#include "core/policy_diff.hpp"
 
 #include "io/asio.hpp"
 #include "io/resolver.hpp"
@@ -20,12 +24,15 @@ using io::error_code;
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 struct Server::Worker {
-  Worker(const core::Config& config, const io::PolicyStore& policies)
+  Worker(const core::Config& config, const io::PolicyStore& policies,
+         const io::StoppedClients& stopped)
       : io(1),
         resolver(io, config.dns_servers, config.timeouts.dns),
         settings{config.timeouts, config.limits, config.via_name},
-        context{resolver, policies, settings} {}
+        context{resolver, policies, settings, activity, stopped} {}
 
+  // Declared before io: sessions still pending when io is destroyed deregister here.
+  io::ClientActivity activity;
   asio::io_context io;
   io::Resolver resolver;
   io::SessionSettings settings;
@@ -90,7 +97,7 @@ Server::Server(core::Config config, io::SnapshotPtr initial, Reloader reloader)
   unsigned count = config_.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < count; ++i) {
-    workers_.push_back(std::make_unique<Worker>(config_, policies_));
+    workers_.push_back(std::make_unique<Worker>(config_, policies_, stopped_));
   }
 }
 
@@ -102,6 +109,17 @@ Server::~Server() {
 }
 
 bool Server::listen(std::string& error) {
+  // The control socket first: "another egressd is running" is best said before
+  // anything else.
+  if (!config_.control_socket.empty()) {
+    ControlActions& actions = *this;
+    control_ = std::make_unique<ControlServer>(control_io_, actions);
+    if (!control_->open(config_.control_socket, error)) {
+      error += " (set control_socket to another path, or to \"\" to turn it off)";
+      control_.reset();
+      return false;
+    }
+  }
   for (const auto& listen : config_.listen) {
     tcp::endpoint endpoint(io::to_asio(listen.address), listen.port);
     std::string why;
@@ -121,11 +139,25 @@ bool Server::listen(std::string& error) {
     }
     const core::Endpoint bound{io::to_core(endpoint.address()), endpoint.port()};
     spdlog::info("listening address={}", bound.to_string());
+    listening_.push_back(bound.to_string());
   }
   return true;
 }
 
-void Server::reload() {
+namespace {
+
+std::string labels(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) {
+    if (!out.empty()) out += ',';
+    out += name;
+  }
+  return out.empty() ? "-" : core::log_value(out);
+}
+
+}  // namespace
+
+ReloadResult Server::reload() {
   const auto generation = ++generation_;
   auto build = reloader_(generation);
   for (const auto& problem : build.problems) {
@@ -135,14 +167,78 @@ void Server::reload() {
       spdlog::warn("reload: {}", problem.to_string());
     }
   }
+  ReloadResult result;
+  result.problems = std::move(build.problems);
+  const auto before = policies_.current();
   if (!build.snapshot) {
     spdlog::error("reload failed: keeping the rules loaded before (generation {})",
-                  policies_.current()->generation);
-    return;
+                  before->generation);
+    result.generation = before->generation;
+    result.clients = before->clients.size();
+    return result;
   }
-  spdlog::info("reloaded rules generation={} clients={}", generation,
-               build.snapshot->clients.size());
+  result.ok = true;
+  result.generation = generation;
+  result.clients = build.snapshot->clients.size();
+  result.changed = core::diff_snapshots(*before, *build.snapshot);
+  spdlog::info("reloaded rules generation={} clients={} added={} removed={} modified={}",
+               generation, result.clients, labels(result.changed.added),
+               labels(result.changed.removed), labels(result.changed.modified));
   policies_.publish(std::move(build.snapshot));
+  return result;
+}
+
+template <class T>
+std::vector<T> Server::on_each_worker(std::function<T(Worker&)> task) {
+  std::vector<std::future<T>> answers;
+  for (auto& worker : workers_) {
+    auto promise = std::make_shared<std::promise<T>>();
+    answers.push_back(promise->get_future());
+    asio::post(worker->io, [promise, task, w = worker.get()] {
+      try {
+        promise->set_value(task(*w));
+      } catch (...) {
+        promise->set_exception(std::current_exception());
+      }
+    });
+  }
+  std::vector<T> out;
+  for (auto& answer : answers) out.push_back(answer.get());
+  return out;
+}
+
+std::unordered_map<core::IpAddress, io::ClientStats> Server::activity() {
+  using Stats = std::unordered_map<core::IpAddress, io::ClientStats>;
+  Stats merged;
+  for (const auto& stats : on_each_worker<Stats>([](Worker& w) { return w.activity.stats(); })) {
+    for (const auto& [address, s] : stats) merged[address].merge(s);
+  }
+  return merged;
+}
+
+void Server::set_stopped(const std::vector<core::IpAddress>& clients, bool stopped) {
+  stopped_.set(clients, stopped);
+}
+
+std::size_t Server::close_connections(const std::vector<core::IpAddress>& clients) {
+  std::size_t closed = 0;
+  for (const auto n : on_each_worker<std::size_t>([&clients](Worker& w) {
+         std::size_t count = 0;
+         for (const auto& client : clients) count += w.activity.abort_client(client);
+         return count;
+       })) {
+    closed += n;
+  }
+  return closed;
+}
+
+std::size_t Server::close_all_connections() {
+  std::size_t closed = 0;
+  for (const auto n :
+       on_each_worker<std::size_t>([](Worker& w) { return w.activity.abort_all(); })) {
+    closed += n;
+  }
+  return closed;
 }
 
 int Server::run() {
@@ -156,8 +252,7 @@ int Server::run() {
   spdlog::info("serving workers={} clients={}", workers_.size(),
                policies_.current()->clients.size());
 
-  asio::io_context control;
-  asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
+  asio::signal_set signals(control_io_, SIGINT, SIGTERM, SIGHUP);
   bool stopping = false;
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int signal) {
     if (ec) return;
@@ -171,8 +266,16 @@ int Server::run() {
     stopping = true;
   };
   signals.async_wait(on_signal);
-  while (!stopping && control.run_one() > 0) {
+  if (control_) control_->start();
+  while (!stopping && control_io_.run_one() > 0) {
   }
+
+  // Let the control connections' coroutines see their sockets closed and finish.
+  if (control_) control_->close();
+  error_code cancel_error;
+  signals.cancel(cancel_error);
+  control_io_.restart();
+  control_io_.run_for(std::chrono::seconds(1));
 
   for (auto& worker : workers_) {
     asio::post(worker->io, [w = worker.get()] {

@@ -8,40 +8,72 @@
 
 #include "core/config.hpp"
 #include "core/policy.hpp"
+#include "io/asio.hpp"
+#include "io/client_activity.hpp"
 #include "io/policy_store.hpp"
+#include "server/control_server.hpp"
 
 namespace egressd::server {
 
 // Builds a new snapshot from disk (config and rules as they are now).
 using Reloader = std::function<core::SnapshotBuild(std::uint64_t generation)>;
 
-class Server {
+// The main thread is the control thread: it runs the signal handling and the control
+// socket on its own io_context. Everything that belongs to a worker (its sessions and
+// their ClientActivity) is touched only on that worker's thread; the control thread
+// posts a task to each worker and waits for the answers.
+class Server final : private ControlActions {
  public:
   Server(core::Config config, io::SnapshotPtr initial, Reloader reloader);
-  ~Server();
+  ~Server() override;
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   // Opens every listen address on every worker (SO_REUSEPORT, so the kernel spreads
   // connections and a connection stays on the worker that accepted it). Refuses an
   // address another process already listens on. Logs "listening address=IP:PORT" once
-  // per address, with the real port when 0 was asked for. Returns false and sets
-  // `error` when an address cannot be opened.
+  // per address, with the real port when 0 was asked for. Then opens the control socket
+  // (config.control_socket, unless empty). Returns false and sets `error` when an
+  // address or the control socket cannot be opened.
   bool listen(std::string& error);
 
   // Serves until SIGINT or SIGTERM; SIGHUP reloads config and rules (a reload with
-  // errors is logged with file:line and the running rules stay). Returns the exit code.
+  // errors is logged with file:line and the running rules stay), and so does the
+  // control socket's reload. Returns the exit code.
   int run();
+
+  // Builds a new snapshot from disk and publishes it unless it has errors. Logs the
+  // outcome. The one reload path of SIGHUP and the control socket; control thread only.
+  ReloadResult reload() override;
 
  private:
   struct Worker;
-  void reload();
+
+  // Runs `task` on every worker's thread and returns the answers in worker order.
+  template <class T>
+  std::vector<T> on_each_worker(std::function<T(Worker&)> task);
+
+  // ControlActions
+  io::SnapshotPtr policy() const override { return policies_.current(); }
+  std::unordered_map<core::IpAddress, io::ClientStats> activity() override;
+  std::shared_ptr<const io::StoppedClients::Set> stopped() const override {
+    return stopped_.current();
+  }
+  std::vector<std::string> listen_addresses() const override { return listening_; }
+  std::size_t worker_count() const override { return workers_.size(); }
+  void set_stopped(const std::vector<core::IpAddress>& clients, bool stopped) override;
+  std::size_t close_connections(const std::vector<core::IpAddress>& clients) override;
+  std::size_t close_all_connections() override;
 
   core::Config config_;
   io::PolicyStore policies_;
+  io::StoppedClients stopped_;
   Reloader reloader_;
   std::uint64_t generation_ = 1;
+  std::vector<std::string> listening_;  // as bound ("127.0.0.1:8100")
   std::vector<std::unique_ptr<Worker>> workers_;
+  io::asio::io_context control_io_{1};
+  std::unique_ptr<ControlServer> control_;
 };
 
 }  // namespace egressd::server

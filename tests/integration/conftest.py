@@ -85,7 +85,8 @@ def egressd(request, tmp_path, dns_server):
     listen=[...], args=None, use_config=True, rules_dir=None) -> a started Egressd.
 
     With use_config (the default) a TOML config is written with the given keys on top
-    of: listen 127.0.0.1:0, the rules folder, 2 workers, the DNS fixture as server.
+    of: listen 127.0.0.1:0, the rules folder, 2 workers, the DNS fixture as server, a
+    control socket in the instance's folder.
     With use_config=False, `args` are passed as they are (e.g. --listen/--rules), with
     "{rules}" replaced by the rules folder."""
     started = []
@@ -107,6 +108,8 @@ def egressd(request, tmp_path, dns_server):
                 "http_ports": sorted(set(http_ports)) or [80],
                 "connect_ports": sorted(set(connect_ports)) or [443],
                 "dns": {"servers": [dns_server.endpoint]},
+                # Its own control socket, never the system-wide default in /run.
+                "control_socket": str(workdir / "control.sock"),
             }
             cfg = _merge(cfg, config)
             config_path = workdir / "egressd.toml"
