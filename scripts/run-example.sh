@@ -18,6 +18,9 @@ Try it from another terminal:
   HTTPS:    curl -x http://127.0.0.1:8100 https://www.debian.org/
   blocked:  curl -x http://127.0.0.1:8100 https://example.org/
 
+See the clients and their counts (as root):
+  $(dirname "$bin")/egressctl show
+
 The blocked request shows a page naming the rule to add to examples/rules/demo.127.0.0.1.
 Edit that file and reload with: kill -HUP $$   Stop with Ctrl-C.
 

@@ -245,10 +245,12 @@ def test_version_and_help(flag):
     assert (out + err).strip()
 
 
-def test_runs_without_config_file(egressd, origin):
+def test_runs_without_config_file(egressd, origin, tmp_path):
     # `--listen ... --rules DIR` is enough; the defaults apply (http_ports = [80]).
+    # The control socket goes to the test's folder, not to the system-wide default.
     proxy = egressd(rules=two_clients(), use_config=False,
-                    args=["--listen", "127.0.0.1:0", "--rules", "{rules}"])
+                    args=["--listen", "127.0.0.1:0", "--rules", "{rules}",
+                          "--control-socket", str(tmp_path / "control.sock")])
     # A host no rule allows is refused before any DNS look-up.
     r = get(proxy, "http://denied.invalid/", ALICE)
     assert r.status == 403, r.describe()
