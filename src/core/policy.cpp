@@ -109,6 +109,18 @@ Decision decide(const PolicySnapshot& snapshot, const IpAddress& client,
 
   const auto& ports = request.is_connect ? snapshot.connect_ports : snapshot.http_ports;
   if (!contains(ports, request.port)) {
+    // An allow-list rule that names this port ("host:NAME:PORT", "domain:NAME:PORT")
+    // opens it for the hosts it matches; nothing else does.
+    if (decision.client != nullptr && decision.client->mode == ListMode::allow_list &&
+        request.port != 0) {
+      const HostMatcher& matcher = decision.client->matcher;
+      if (const auto match = matcher.first_match(request.host, request.port, true)) {
+        decision.verdict = Verdict::allow;
+        decision.reason = Reason::allow_rule_matched;
+        decision.rule = &matcher.rules()[*match];
+        return decision;
+      }
+    }
     decision.verdict = Verdict::deny;
     decision.reason = Reason::port_not_allowed;
     return decision;
@@ -122,7 +134,7 @@ Decision decide(const PolicySnapshot& snapshot, const IpAddress& client,
   }
 
   const ClientPolicy& policy = *decision.client;
-  const auto match = policy.matcher.first_match(request.host.name);
+  const auto match = policy.matcher.first_match(request.host, request.port);
   if (match) decision.rule = &policy.matcher.rules()[*match];
   if (policy.mode == ListMode::allow_list) {
     decision.verdict = match ? Verdict::allow : Verdict::deny;

@@ -90,7 +90,8 @@ struct Decision {
 
 // Decides one request. Pointers in the Decision point into `snapshot`, so they are
 // valid as long as the caller holds it. Ports are checked first: a port outside the
-// allowed set is denied whatever the rules say.
+// allowed set is denied, except for an allow-list client whose first rule naming that
+// port explicitly ("host:NAME:PORT", "domain:NAME:PORT") matches the host.
 Decision decide(const PolicySnapshot& snapshot, const IpAddress& client,
                 const DecisionRequest& request);
 

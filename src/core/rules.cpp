@@ -5,7 +5,10 @@
 #include <re2/set.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
+#include <string>
+#include <unordered_map>
 #include <utility>
 
 namespace egressd::core {
@@ -76,6 +79,116 @@ RE2::Options rule_options(std::int64_t max_mem) {
   return options;
 }
 
+// "1".."65535" without leading zeros, or nullopt.
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  if (text.empty() || text.size() > 5 || text.front() == '0') return std::nullopt;
+  unsigned value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (value == 0 || value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+// The kinds written with a prefix; nullopt for a regex line.
+std::optional<RuleKind> prefixed_kind(std::string_view line, std::string_view& rest) {
+  constexpr std::pair<std::string_view, RuleKind> kPrefixes[] = {
+      {"domain:", RuleKind::domain}, {"host:", RuleKind::host}, {"ip:", RuleKind::ip}};
+  for (const auto& [prefix, kind] : kPrefixes) {
+    if (line.substr(0, prefix.size()) == prefix) {
+      rest = line.substr(prefix.size());
+      return kind;
+    }
+  }
+  return std::nullopt;
+}
+
+// Fills the literal fields of a domain:/host: rule from `rest`; an error message or "".
+std::string classify_name(Rule& rule, std::string_view rest) {
+  const std::string_view form = rule.kind == RuleKind::domain ? "domain:" : "host:";
+  std::string_view name = rest;
+  if (const auto colon = rest.find(':'); colon != std::string_view::npos) {
+    name = rest.substr(0, colon);
+    const std::string_view port_text = rest.substr(colon + 1);
+    const auto port = parse_port(port_text);
+    if (!port) {
+      return std::string("invalid port \"") + std::string(port_text) + "\" on a " +
+             std::string(form) + " line (expected 1-65535, no leading zeros; IPv6 " +
+             "addresses belong on ip: lines)";
+    }
+    rule.port = *port;
+  }
+  if (name.empty()) return "missing name after " + std::string(form);
+  auto host = normalize_host(name);
+  if (!host) {
+    return "invalid name \"" + std::string(name) + "\" on a " + std::string(form) +
+           " line: " + host.error().message;
+  }
+  if (host->is_ip()) {
+    return "\"" + std::string(name) + "\" is an IP address; write ip:" + host->name + " instead";
+  }
+  rule.name = std::move(host->name);
+  return {};
+}
+
+// Fills the network of an ip: rule from `rest`; an error message or "".
+std::string classify_ip(Rule& rule, std::string_view rest) {
+  std::string_view address_text = rest;
+  std::optional<int> prefix;
+  if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
+    address_text = rest.substr(0, slash);
+    const std::string_view prefix_text = rest.substr(slash + 1);
+    int value = -1;
+    const auto [end, ec] =
+        std::from_chars(prefix_text.data(), prefix_text.data() + prefix_text.size(), value);
+    if (prefix_text.empty() || ec != std::errc{} ||
+        end != prefix_text.data() + prefix_text.size() ||
+        (prefix_text.size() > 1 && prefix_text.front() == '0') || value < 0) {
+      return "invalid prefix length \"" + std::string(prefix_text) + "\" on an ip: line";
+    }
+    prefix = value;
+  }
+  const auto address = IpAddress::parse(address_text);
+  if (!address) {
+    return "invalid IP address \"" + std::string(address_text) +
+           "\" on an ip: line (IPv4 as a.b.c.d, IPv6 without brackets)";
+  }
+  const int max_prefix = address->is_v4() ? 32 : 128;
+  const int length = prefix.value_or(max_prefix);
+  if (length > max_prefix) {
+    return "prefix length /" + std::to_string(length) + " is too long for " +
+           (address->is_v4() ? std::string("IPv4 (at most /32)")
+                             : std::string("IPv6 (at most /128)"));
+  }
+  auto bytes = address->bytes();
+  for (int bit = length; bit < max_prefix; ++bit) {
+    bytes[static_cast<std::size_t>(bit / 8)] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
+  }
+  IpAddress network = address->is_v4() ? IpAddress::v4({bytes[0], bytes[1], bytes[2], bytes[3]})
+                                       : IpAddress::v6(bytes);
+  if (network != *address) {
+    return "host bits set; did you mean " + network.to_string() + "/" + std::to_string(length);
+  }
+  rule.network = network;
+  rule.prefix_length = length;
+  return {};
+}
+
+bool in_network(const IpAddress& address, const Rule& rule) {
+  if (address.family() != rule.network.family()) return false;
+  const auto& a = address.bytes();
+  const auto& n = rule.network.bytes();
+  const int full = rule.prefix_length / 8;
+  for (int i = 0; i < full; ++i) {
+    if (a[static_cast<std::size_t>(i)] != n[static_cast<std::size_t>(i)]) return false;
+  }
+  const int rest = rule.prefix_length % 8;
+  if (rest == 0) return true;
+  const auto mask = static_cast<std::uint8_t>(0xFFu << (8 - rest));
+  return (a[static_cast<std::size_t>(full)] & mask) == (n[static_cast<std::size_t>(full)] & mask);
+}
+
 }  // namespace
 
 ParsedRules parse_rules(std::string_view file_path, std::string_view content) {
@@ -116,6 +229,13 @@ struct HostMatcher::Impl {
   // The same patterns one by one: used only if the set's DFA runs out of memory, so
   // that a match is never missed.
   std::vector<std::unique_ptr<RE2>> each;
+  // Index in rules() of each pattern of `set` (and of `each`), in file order.
+  std::vector<std::size_t> regex_rule;
+  // Literal names: the indexes in rules() of the host:/domain: lines for each name.
+  std::unordered_map<std::string, std::vector<std::size_t>> hosts;
+  std::unordered_map<std::string, std::vector<std::size_t>> domains;
+  // Indexes in rules() of the ip: lines.
+  std::vector<std::size_t> networks;
 };
 
 HostMatcher::HostMatcher() = default;
@@ -128,7 +248,28 @@ HostMatcher::Compiled HostMatcher::compile(std::string_view file_path, std::vect
   const RE2::Options pattern_options = rule_options(kPatternMaxMem);
   auto impl = std::make_unique<Impl>(rule_options(kSetMaxMem));
   bool ok = true;
-  for (const Rule& rule : rules) {
+  for (std::size_t index = 0; index < rules.size(); ++index) {
+    Rule& rule = rules[index];
+    std::string_view rest;
+    if (const auto kind = prefixed_kind(rule.pattern, rest)) {
+      rule.kind = *kind;
+      const std::string message =
+          rule.kind == RuleKind::ip ? classify_ip(rule, rest) : classify_name(rule, rest);
+      if (!message.empty()) {
+        out.problems.push_back(
+            Problem{Problem::Severity::error, std::string(file_path), rule.line, message});
+        ok = false;
+        continue;
+      }
+      if (rule.kind == RuleKind::ip) {
+        impl->networks.push_back(index);
+      } else {
+        auto& names = rule.kind == RuleKind::host ? impl->hosts : impl->domains;
+        names[rule.name].push_back(index);
+      }
+      continue;
+    }
+    rule.kind = RuleKind::regex;
     // Each pattern alone first, so that an error names its own line with RE2's reason.
     auto re = std::make_unique<RE2>(rule.pattern, pattern_options);
     if (!re->ok()) {
@@ -145,9 +286,10 @@ HostMatcher::Compiled HostMatcher::compile(std::string_view file_path, std::vect
       continue;
     }
     impl->each.push_back(std::move(re));
+    impl->regex_rule.push_back(index);
   }
   if (!ok) return out;
-  if (!rules.empty() && !impl->set.Compile()) {
+  if (!impl->each.empty() && !impl->set.Compile()) {
     out.problems.push_back(Problem{Problem::Severity::error, std::string(file_path), 0,
                                    "the rules are too large to compile together"});
     return out;
@@ -158,18 +300,74 @@ HostMatcher::Compiled HostMatcher::compile(std::string_view file_path, std::vect
 }
 
 std::optional<std::size_t> HostMatcher::first_match(std::string_view host) const {
+  return first_match(Host{std::string(host), IpAddress::parse(host)});
+}
+
+std::optional<std::size_t> HostMatcher::first_match(const Host& host, std::uint16_t port,
+                                                    bool explicit_port_only) const {
   if (!impl_ || rules_.empty()) return std::nullopt;
-  const re2::StringPiece text(host.data(), host.size());
-  std::vector<int> matches;
-  RE2::Set::ErrorInfo info{};
-  if (impl_->set.Match(text, &matches, &info)) {
-    return static_cast<std::size_t>(*std::min_element(matches.begin(), matches.end()));
+  std::optional<std::size_t> best;
+  const auto consider = [&](std::size_t index) {
+    if (!best || index < *best) best = index;
+  };
+  const auto port_fits = [&](const Rule& rule) {
+    if (explicit_port_only) return rule.port != 0 && rule.port == port;
+    return rule.port == 0 || port == 0 || rule.port == port;
+  };
+  const auto consider_named =
+      [&](const std::unordered_map<std::string, std::vector<std::size_t>>& names,
+          std::string_view name) {
+        const auto it = names.find(std::string(name));
+        if (it == names.end()) return;
+        for (const std::size_t index : it->second) {
+          if (port_fits(rules_[index])) {
+            consider(index);
+            return;  // indexes are in file order
+          }
+        }
+      };
+
+  if (!host.is_ip()) {
+    consider_named(impl_->hosts, host.name);
+    // domain: lines match the name itself and every parent name, at label boundaries.
+    std::string_view suffix = host.name;
+    while (!suffix.empty()) {
+      consider_named(impl_->domains, suffix);
+      const auto dot = suffix.find('.');
+      if (dot == std::string_view::npos) break;
+      suffix.remove_prefix(dot + 1);
+    }
   }
-  if (info.kind == RE2::Set::kNoError) return std::nullopt;
-  for (std::size_t i = 0; i < impl_->each.size(); ++i) {
-    if (RE2::PartialMatch(text, *impl_->each[i])) return i;
+  if (explicit_port_only) return best;
+
+  if (host.ip) {
+    for (const std::size_t index : impl_->networks) {
+      if (best && index > *best) break;
+      if (in_network(*host.ip, rules_[index])) {
+        consider(index);
+        break;
+      }
+    }
   }
-  return std::nullopt;
+
+  if (!impl_->each.empty()) {
+    const re2::StringPiece text(host.name.data(), host.name.size());
+    std::vector<int> matches;
+    RE2::Set::ErrorInfo info{};
+    if (impl_->set.Match(text, &matches, &info)) {
+      const int first = *std::min_element(matches.begin(), matches.end());
+      consider(impl_->regex_rule[static_cast<std::size_t>(first)]);
+    } else if (info.kind != RE2::Set::kNoError) {
+      for (std::size_t i = 0; i < impl_->each.size(); ++i) {
+        if (best && impl_->regex_rule[i] > *best) break;
+        if (RE2::PartialMatch(text, *impl_->each[i])) {
+          consider(impl_->regex_rule[i]);
+          break;
+        }
+      }
+    }
+  }
+  return best;
 }
 
 std::string exact_host_rule(std::string_view host_name) {

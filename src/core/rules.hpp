@@ -2,20 +2,38 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/host.hpp"
+#include "core/ip_address.hpp"
 #include "core/problem.hpp"
 
 namespace egressd::core {
 
-// One rule line as written: a POSIX extended regular expression.
+// What a rule line is. A line that starts with "domain:", "host:" or "ip:" (lower case)
+// is one of the literal forms; any other line is a POSIX extended regular expression.
+enum class RuleKind : std::uint8_t {
+  regex,   // matched anywhere in the host name, case-insensitively
+  domain,  // "domain:NAME[:PORT]": NAME and every subdomain of it
+  host,    // "host:NAME[:PORT]": exactly NAME
+  ip,      // "ip:ADDRESS[/PREFIX]": IP-literal hosts inside that network
+};
+
+// One rule line as written. parse_rules() fills pattern and line; HostMatcher::compile()
+// fills the rest from the pattern.
 struct Rule {
   std::string pattern;  // the line without surrounding whitespace
   int line = 0;         // 1-based line number in its file
+  RuleKind kind = RuleKind::regex;
+  std::string name{};      // domain/host: the normalised name
+  std::uint16_t port = 0;  // domain/host: the port the line names, 0 when none
+  IpAddress network{};     // ip: the network address (host bits zero)
+  int prefix_length = 0;   // ip: 0..32 (IPv4) or 0..128 (IPv6)
 };
 
 // Splits a rules file into rules. Format: one pattern per line; leading and trailing
@@ -38,15 +56,23 @@ class HostMatcher {
   HostMatcher(HostMatcher&&) noexcept;
   HostMatcher& operator=(HostMatcher&&) noexcept;
 
-  // Compiles every rule with POSIX extended syntax. A pattern RE2 rejects (or that
-  // uses a feature it cannot run in linear time, such as back-references) gives an
-  // error Problem naming file_path and the rule's line; it is never dropped quietly.
+  // Classifies every rule (see RuleKind) and compiles the regular expressions with POSIX
+  // extended syntax. A pattern RE2 rejects (or that uses a feature it cannot run in
+  // linear time, such as back-references), an invalid name or port on a domain:/host:
+  // line and an invalid network on an ip: line each give an error Problem naming
+  // file_path and the rule's line; nothing is dropped quietly.
   // On any error the returned matcher is unusable and `problems` is non-empty.
   struct Compiled;
   static Compiled compile(std::string_view file_path, std::vector<Rule> rules);
 
-  // Index (into rules()) of the first rule, in file order, that matches `host`;
-  // nullopt when none does.
+  // Index (into rules()) of the first rule, in file order, that matches `host` on `port`.
+  // A domain:/host: rule that names a port matches only that port; other rules match
+  // any port. Port 0 means "any port": port suffixes are then ignored. With
+  // `explicit_port_only`, only domain:/host: rules naming `port` are considered.
+  // nullopt when none matches.
+  std::optional<std::size_t> first_match(const Host& host, std::uint16_t port = 0,
+                                         bool explicit_port_only = false) const;
+  // The same for a normalised host name given as text (an IP literal is recognised).
   std::optional<std::size_t> first_match(std::string_view host) const;
 
   const std::vector<Rule>& rules() const { return rules_; }

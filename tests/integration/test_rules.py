@@ -261,3 +261,29 @@ def test_runs_without_config_file(egressd, origin, tmp_path):
     assert r.status == 403, r.describe()
     proxy.wait_decision(host="allowed.test", reason="port-not-allowed")
     assert origin.connections == 0
+
+
+def test_domain_and_host_port_rules(egressd, origin):
+    # domain:NAME allows the name on the globally allowed ports only.
+    url = "http://allowed.test:%d/d" % origin.port
+    listed = egressd(rules={ALICE_FILE: "domain:allowed.test\n"}, http_ports=[origin.port])
+    r = get(listed, url, ALICE)
+    assert r.status == 200, r.describe()
+    d = listed.wait_decision(client="alice", host="allowed.test", verdict="allow")
+    assert d["rule"] == str(listed.rules_dir / ALICE_FILE) + ":1"
+
+    unlisted = egressd(rules={ALICE_FILE: "domain:allowed.test\n"}, http_ports=[80])
+    assert get(unlisted, url, ALICE).status == 403
+    d = unlisted.wait_decision(client="alice", host="allowed.test")
+    assert d["verdict"] == "deny" and d["reason"] == "port-not-allowed"
+
+    # host:NAME:PORT opens that port for that host even though http_ports lacks it.
+    opened = egressd(rules={ALICE_FILE: "# a port rule\nhost:allowed.test:%d\n" % origin.port},
+                     http_ports=[80])
+    r = get(opened, url, ALICE)
+    assert r.status == 200, r.describe()
+    d = opened.wait_decision(client="alice", host="allowed.test", verdict="allow")
+    assert d["reason"] == "allow-rule"
+    assert d["rule"] == str(opened.rules_dir / ALICE_FILE) + ":2"
+    assert get(opened, "http://other.test:%d/" % origin.port, ALICE).status == 403
+    assert [r.target for r in origin.requests] == ["/d", "/d"]

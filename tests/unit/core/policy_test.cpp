@@ -267,6 +267,68 @@ TEST_F(DecideTest, FirstRuleInFileOrderDecides) {
   EXPECT_EQ(d.rule->line, 1);
 }
 
+TEST_F(DecideTest, PortRulesOpenTheirPortForAllowListClients) {
+  config_.unknown_clients = UnknownClients::allow;
+  const auto snapshot = build_ok(
+      config_, {file("work.10.0.0.1",
+                     "domain:example.com\nhost:a.example.com:8443\ndomain:svc.example:9000\n"
+                     "host:b.example:8080\n"),
+                file("blocky.10.0.0.2", "host:a.example.com:8443\n")});
+  // Global port, domain: without a port.
+  Decision d = decide_for("10.0.0.1", "www.example.com", 443, true, snapshot.get());
+  EXPECT_TRUE(d.allowed());
+  ASSERT_NE(d.rule, nullptr);
+  EXPECT_EQ(d.rule->line, 1);
+  // Not a global port: only a rule that names it.
+  d = decide_for("10.0.0.1", "www.example.com", 8443, true, snapshot.get());
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::port_not_allowed);
+  EXPECT_EQ(d.rule, nullptr);
+  d = decide_for("10.0.0.1", "a.example.com", 8443, true, snapshot.get());
+  EXPECT_TRUE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::allow_rule_matched);
+  ASSERT_NE(d.rule, nullptr);
+  EXPECT_EQ(d.rule->line, 2);
+  d = decide_for("10.0.0.1", "a.example.com", 8443, false, snapshot.get());
+  EXPECT_TRUE(d.allowed());
+  d = decide_for("10.0.0.1", "x.svc.example", 9000, false, snapshot.get());
+  EXPECT_TRUE(d.allowed());
+  ASSERT_NE(d.rule, nullptr);
+  EXPECT_EQ(d.rule->line, 3);
+  d = decide_for("10.0.0.1", "x.svc.example", 9001, false, snapshot.get());
+  EXPECT_EQ(d.reason, Reason::port_not_allowed);
+  // A port rule on a global port: matches that port only.
+  d = decide_for("10.0.0.1", "b.example", 8080, false, snapshot.get());
+  EXPECT_TRUE(d.allowed());
+  d = decide_for("10.0.0.1", "b.example", 80, false, snapshot.get());
+  EXPECT_EQ(d.reason, Reason::no_allow_rule_matched);
+  // Block-list and unknown clients: global ports only.
+  d = decide_for("10.0.0.2", "a.example.com", 8443, true, snapshot.get());
+  EXPECT_EQ(d.reason, Reason::port_not_allowed);
+  d = decide_for("10.0.0.2", "a.example.com", 443, true, snapshot.get());
+  EXPECT_EQ(d.reason, Reason::no_block_rule_matched);
+  d = decide_for("10.0.0.3", "a.example.com", 8443, true, snapshot.get());
+  EXPECT_EQ(d.reason, Reason::port_not_allowed);
+}
+
+TEST_F(DecideTest, PrefixedRulesInSnapshots) {
+  const auto snapshot =
+      build_ok(Config{}, {file("a.10.0.0.9", "ip:192.0.2.0/24\ndomain:example.com\n")});
+  host_ = Host{"192.0.2.5", IpAddress::parse("192.0.2.5")};
+  const Decision d = decide(*snapshot, ip("10.0.0.9"), DecisionRequest{"GET", host_, 80, false});
+  EXPECT_TRUE(d.allowed());
+  ASSERT_NE(d.rule, nullptr);
+  EXPECT_EQ(d.rule->line, 1);
+  EXPECT_FALSE(decide_for("10.0.0.9", "badexample.com", 80, false, snapshot.get()).allowed());
+
+  const auto build =
+      build_snapshot(Config{}, {file("a.10.0.0.9", "domain:ok.example\nip:10.0.0.1/8\n")}, 1);
+  EXPECT_EQ(build.snapshot, nullptr);
+  EXPECT_NE(messages(build.problems).find("/rules/a.10.0.0.9:2: "), std::string::npos)
+      << messages(build.problems);
+  EXPECT_NE(messages(build.problems).find("did you mean 10.0.0.0/8"), std::string::npos);
+}
+
 TEST(Reasons, CodesAndTexts) {
   struct Case {
     Reason reason;

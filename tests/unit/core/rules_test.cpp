@@ -186,6 +186,153 @@ TEST(HostMatcher, MoveKeepsTheRules) {
   EXPECT_EQ(moved.first_match("a"), 0u);
 }
 
+Host name_host(std::string name) {
+  return Host{std::move(name), std::nullopt};
+}
+Host ip_host(const std::string& text) {
+  return Host{text, IpAddress::parse(text)};
+}
+
+std::string compile_error(std::vector<std::string> patterns) {
+  auto compiled = HostMatcher::compile("rules", rules_of(std::move(patterns)));
+  if (compiled.problems.empty()) return "no error";
+  return compiled.problems.front().to_string();
+}
+
+TEST(PrefixedRules, DomainMatchesTheNameAndSubdomainsAtLabelBoundaries) {
+  auto matcher = compile_ok({"domain:Example.COM."});
+  EXPECT_EQ(matcher.rules()[0].kind, RuleKind::domain);
+  EXPECT_EQ(matcher.rules()[0].name, "example.com");
+  EXPECT_EQ(matcher.rules()[0].port, 0);
+  EXPECT_EQ(matcher.first_match("example.com"), 0u);
+  EXPECT_EQ(matcher.first_match("www.example.com"), 0u);
+  EXPECT_EQ(matcher.first_match("a.b.example.com"), 0u);
+  EXPECT_FALSE(matcher.first_match("badexample.com").has_value());
+  EXPECT_FALSE(matcher.first_match("example.com.evil.net").has_value());
+  EXPECT_FALSE(matcher.first_match("examplexcom").has_value());
+  EXPECT_FALSE(matcher.first_match("com").has_value());
+}
+
+TEST(PrefixedRules, HostMatchesExactlyThatName) {
+  auto matcher = compile_ok({"host:WWW.example.com"});
+  EXPECT_EQ(matcher.rules()[0].kind, RuleKind::host);
+  EXPECT_EQ(matcher.first_match("www.example.com"), 0u);
+  EXPECT_FALSE(matcher.first_match("example.com").has_value());
+  EXPECT_FALSE(matcher.first_match("a.www.example.com").has_value());
+  EXPECT_FALSE(matcher.first_match("wwwxexample.com").has_value());
+}
+
+TEST(PrefixedRules, PrefixIsCaseSensitiveAndOtherwiseARegex) {
+  // "Domain:" is not a prefix: the line is a regex (which matches nothing here).
+  auto matcher = compile_ok({"Domain:example.com", "hosts?:x"});
+  EXPECT_EQ(matcher.rules()[0].kind, RuleKind::regex);
+  EXPECT_EQ(matcher.rules()[1].kind, RuleKind::regex);
+  EXPECT_FALSE(matcher.first_match("example.com").has_value());
+}
+
+TEST(PrefixedRules, PortsOnDomainAndHostLines) {
+  auto matcher = compile_ok({"domain:example.com:8443", "host:a.example:8080", "host:a.example"});
+  EXPECT_EQ(matcher.rules()[0].port, 8443);
+  EXPECT_EQ(matcher.rules()[0].name, "example.com");
+  EXPECT_EQ(matcher.rules()[1].port, 8080);
+  EXPECT_EQ(matcher.first_match(name_host("www.example.com"), 8443), 0u);
+  EXPECT_FALSE(matcher.first_match(name_host("www.example.com"), 443).has_value());
+  EXPECT_EQ(matcher.first_match(name_host("a.example"), 8080), 1u);
+  EXPECT_EQ(matcher.first_match(name_host("a.example"), 80), 2u);
+  // Port 0: ports are ignored.
+  EXPECT_EQ(matcher.first_match(name_host("a.example"), 0), 1u);
+  // Only lines naming the port explicitly.
+  EXPECT_EQ(matcher.first_match(name_host("a.example"), 8080, true), 1u);
+  EXPECT_FALSE(matcher.first_match(name_host("a.example"), 80, true).has_value());
+  EXPECT_EQ(matcher.first_match(name_host("x.example.com"), 8443, true), 0u);
+  EXPECT_FALSE(matcher.first_match(name_host("x.example.com"), 8080, true).has_value());
+  auto ports = compile_ok({"host:p.example:1", "host:q.example:65535"});
+  EXPECT_EQ(ports.rules()[0].port, 1);
+  EXPECT_EQ(ports.rules()[1].port, 65535);
+}
+
+TEST(PrefixedRules, IpCidrsMatchOnlyIpLiterals) {
+  auto matcher = compile_ok(
+      {"ip:203.0.113.0/24", "ip:2001:db8::/32", "ip:10.1.2.3", "ip:2001:db8::1", "ip:0.0.0.0/0"});
+  EXPECT_EQ(matcher.rules()[0].kind, RuleKind::ip);
+  EXPECT_EQ(matcher.rules()[0].prefix_length, 24);
+  EXPECT_EQ(matcher.rules()[2].prefix_length, 32);
+  EXPECT_EQ(matcher.rules()[3].prefix_length, 128);
+  EXPECT_EQ(matcher.first_match(ip_host("203.0.113.7")), 0u);
+  EXPECT_EQ(matcher.first_match(ip_host("203.0.113.255")), 0u);
+  EXPECT_EQ(matcher.first_match(ip_host("203.0.114.1")), 4u);
+  EXPECT_EQ(matcher.first_match(ip_host("2001:db8:ffff::5")), 1u);
+  EXPECT_EQ(matcher.first_match(ip_host("2001:db8::1")), 1u);
+  EXPECT_FALSE(matcher.first_match(ip_host("2001:db9::1")).has_value());
+  EXPECT_EQ(matcher.first_match(ip_host("10.1.2.3")), 2u);
+  EXPECT_EQ(matcher.first_match(ip_host("10.1.2.4")), 4u);
+  // Names never match ip: lines, even when they look alike.
+  EXPECT_FALSE(matcher.first_match(name_host("203.0.113.7")).has_value());
+  EXPECT_FALSE(matcher.first_match("example.com").has_value());
+  // ip: lines are never port rules.
+  EXPECT_FALSE(matcher.first_match(ip_host("10.1.2.3"), 8080, true).has_value());
+
+  auto odd = compile_ok({"ip:2001:db8:8000::/33", "ip:10.0.0.128/25"});
+  EXPECT_EQ(odd.first_match(ip_host("2001:db8:8000::1")), 0u);
+  EXPECT_FALSE(odd.first_match(ip_host("2001:db8:7fff::1")).has_value());
+  EXPECT_EQ(odd.first_match(ip_host("10.0.0.200")), 1u);
+  EXPECT_FALSE(odd.first_match(ip_host("10.0.0.127")).has_value());
+}
+
+TEST(PrefixedRules, ErrorsNameTheirLine) {
+  const auto compiled = HostMatcher::compile(
+      "f", rules_of({"host:ok.example", "domain:bad..example", "host:", "domain:a.example:0",
+                     "host:a.example:08080", "host:a.example:65536", "host:a.example:x",
+                     "ip:203.0.113.1/24", "ip:10.0.0.0/33", "ip:2001:db8::/129", "ip:nope",
+                     "ip:10.0.0.0/", "host:10.0.0.1", "domain:[::1]", "ip:10.0.0.0/08"}));
+  ASSERT_EQ(compiled.problems.size(), 14u);
+  for (std::size_t i = 0; i < compiled.problems.size(); ++i) {
+    EXPECT_EQ(compiled.problems[i].line, static_cast<int>(i) + 2)
+        << compiled.problems[i].to_string();
+    EXPECT_EQ(compiled.problems[i].severity, Problem::Severity::error);
+  }
+  EXPECT_NE(compiled.problems[6].message.find("host bits set; did you mean 203.0.113.0/24"),
+            std::string::npos)
+      << compiled.problems[6].message;
+  EXPECT_NE(compiled.problems[1].message.find("missing name"), std::string::npos);
+  EXPECT_NE(compiled.problems[11].message.find("ip:10.0.0.1"), std::string::npos)
+      << compiled.problems[11].message;
+  EXPECT_NE(compile_error({"ip:2001:db8::1/32"}).find("did you mean 2001:db8::/32"),
+            std::string::npos);
+  EXPECT_NE(compile_error({"domain:a b"}).find("rules:1"), std::string::npos);
+}
+
+TEST(PrefixedRules, FirstMatchInFileOrderAcrossForms) {
+  auto matcher = compile_ok({"^www\\.other\\.org$", "domain:example.com", "host:www.example.com",
+                             "example", "ip:192.0.2.0/24", "^192\\.0\\.2\\.1$",
+                             "host:api.example.com:8443", "domain:other.org"});
+  EXPECT_EQ(matcher.first_match("www.example.com"), 1u);
+  EXPECT_EQ(matcher.first_match("example.com"), 1u);
+  EXPECT_EQ(matcher.first_match("notexample.net"), 3u);
+  EXPECT_EQ(matcher.first_match("www.other.org"), 0u);
+  EXPECT_EQ(matcher.first_match("other.org"), 7u);
+  EXPECT_EQ(matcher.first_match(ip_host("192.0.2.1")), 4u);
+  EXPECT_EQ(matcher.first_match(name_host("api.example.com"), 8443, true), 6u);
+
+  auto later = compile_ok({"host:x.example:8080", "example$", "domain:x.example"});
+  EXPECT_EQ(later.first_match(name_host("x.example"), 80), 1u);
+  EXPECT_EQ(later.first_match(name_host("x.example"), 8080), 0u);
+  auto regex_last = compile_ok({"ip:10.0.0.0/8", "host:a.example", "."});
+  EXPECT_EQ(regex_last.first_match("b.example"), 2u);
+  EXPECT_EQ(regex_last.first_match("a.example"), 1u);
+  EXPECT_EQ(regex_last.first_match(ip_host("10.2.3.4")), 0u);
+}
+
+TEST(PrefixedRules, ManyLiteralRules) {
+  std::vector<std::string> patterns;
+  for (int i = 0; i < 5000; ++i) patterns.push_back("domain:d" + std::to_string(i) + ".example");
+  for (int i = 0; i < 5000; ++i) patterns.push_back("host:h" + std::to_string(i) + ".example");
+  auto matcher = compile_ok(patterns);
+  EXPECT_EQ(matcher.first_match("a.b.d4321.example"), 4321u);
+  EXPECT_EQ(matcher.first_match("h17.example"), 5017u);
+  EXPECT_FALSE(matcher.first_match("x.h17.example").has_value());
+}
+
 TEST(ExactHostRule, EscapesAndAnchors) {
   EXPECT_EQ(exact_host_rule("www.example.com"), "^www\\.example\\.com$");
   EXPECT_EQ(exact_host_rule("a-b_c"), "^a-b_c$");
