@@ -117,6 +117,14 @@ std::string text_value(std::string_view value) {
   return out;
 }
 
+// One "key: value" line of a plain-text page, the value made safe for a terminal.
+void add_text_line(std::string& out, std::string_view key, std::string_view value) {
+  out += key;
+  out += ": ";
+  out += text_value(value);
+  out += '\n';
+}
+
 }  // namespace
 
 DenyInfo make_deny_info(const PolicySnapshot& snapshot, const IpAddress& client,
@@ -186,10 +194,7 @@ std::string render_deny_html(const DenyInfo& info) {
 std::string render_deny_text(const DenyInfo& info) {
   std::string out = "Blocked by egressd\n";
   const auto line = [&](std::string_view key, std::string_view value) {
-    out += key;
-    out += ": ";
-    out += text_value(value);
-    out += '\n';
+    add_text_line(out, key, value);
   };
   line("client", info.client_label.empty() ? "unknown client" : info.client_label);
   line("address", info.client_address);
@@ -231,10 +236,7 @@ std::string render_stopped_html(const StoppedInfo& info) {
 std::string render_stopped_text(const StoppedInfo& info) {
   std::string out = "egressd is stopped for this client\n";
   const auto line = [&](std::string_view key, std::string_view value) {
-    out += key;
-    out += ": ";
-    out += text_value(value);
-    out += '\n';
+    add_text_line(out, key, value);
   };
   line("client", info.client_label.empty() ? "unknown client" : info.client_label);
   line("address", info.client_address);

@@ -107,7 +107,8 @@ awaitable<error_code> read_head(beast::tcp_stream& stream, beast::flat_buffer& b
     if (room == 0) co_return http::error::header_limit;
     const auto n = co_await stream.async_read_some(buffer.prepare(room), with_ec(ec));
     buffer.commit(n);
-    if (ec == asio::error::eof) co_return buffer.size() == 0 ? http::error::end_of_stream : http::error::partial_message;
+    if (ec == asio::error::eof)
+      co_return buffer.size() == 0 ? http::error::end_of_stream : http::error::partial_message;
     if (ec) co_return ec;
   }
 }
@@ -158,6 +159,11 @@ class Session final : public Abortable {
   awaitable<bool> refuse_stopped(const core::PolicySnapshot& snapshot, std::string_view method,
                                  const core::Host& host, std::uint16_t port, bool is_connect);
   void close_upstream() { upstream_.reset(); }
+  void log_upstream_error(std::string_view host, std::uint16_t port,
+                          std::string_view detail) const {
+    spdlog::warn("upstream error addr={} host={} port={} error={}", client_text_, host, port,
+                 core::log_value(detail));
+  }
 
   WorkerContext& context_;
   const core::Timeouts& timeouts_;
@@ -327,9 +333,10 @@ awaitable<bool> Session::handle(RequestParser& parser) {
   const auto decision =
       decide_and_log(*snapshot, {method.data(), method.size()}, target->host, target->port, false);
   if (!decision.allowed()) {
-    const core::DecisionRequest dr{{method.data(), method.size()}, target->host, target->port,
-                                   false};
-    auto page = core::render_deny_html(core::make_deny_info(*snapshot, client_address_, dr, decision));
+    const core::DecisionRequest dr{
+        {method.data(), method.size()}, target->host, target->port, false};
+    auto page =
+        core::render_deny_html(core::make_deny_info(*snapshot, client_address_, dr, decision));
     // An unread request body would be taken for the next request: close instead.
     co_return co_await send(http::status::forbidden, "text/html; charset=utf-8", std::move(page),
                             keep_alive && !has_body);
@@ -375,8 +382,7 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
       }
       if (!outcome.ok()) {
         close_upstream();
-        spdlog::warn("upstream error addr={} host={} port={} error={}", client_text_,
-                     target.host.name, target.port, core::log_value(outcome.detail));
+        log_upstream_error(target.host.name, target.port, outcome.detail);
         co_return co_await send_error(
             outcome.is_timeout() ? http::status::gateway_timeout : http::status::bad_gateway,
             outcome.detail, client_keep_alive && !has_body);
@@ -466,8 +472,7 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
       const bool timed_out = ec == beast::error::timeout;
       std::string detail = "the origin did not answer in time";
       if (!timed_out) detail = "the origin sent no valid response: " + ec.message();
-      spdlog::warn("upstream error addr={} host={} port={} error={}", client_text_,
-                   target.host.name, target.port, core::log_value(detail));
+      log_upstream_error(target.host.name, target.port, detail);
       const bool client_body_done = body_finished && body_outcome.end == RelayEnd::complete;
       const auto status = timed_out ? http::status::gateway_timeout : http::status::bad_gateway;
       co_return co_await send_error(status, detail, client_keep_alive && client_body_done);
@@ -520,15 +525,13 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
     // 5. The response body.
     bool upstream_reusable = upstream_keep_alive && !close_delimited;
     if (!no_body) {
-      const auto outcome = co_await relay_body<false>(up.stream, up.buffer, *response_parser,
-                                                      client_, response_writer,
-                                                      timeouts_.body_idle);
+      const auto outcome = co_await relay_body<false>(
+          up.stream, up.buffer, *response_parser, client_, response_writer, timeouts_.body_idle);
       if (outcome.end != RelayEnd::complete) {
         // The head is out: all we can do is end the connection so the client sees it cut.
         if (outcome.end == RelayEnd::source_failed) {
-          spdlog::warn("upstream error addr={} host={} port={} error={}", client_text_,
-                       target.host.name, target.port,
-                       core::log_value("response body cut: " + outcome.ec.message()));
+          log_upstream_error(target.host.name, target.port,
+                             "response body cut: " + outcome.ec.message());
         }
         co_await stop_body_relay();
         close_upstream();
@@ -555,8 +558,8 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
 awaitable<void> Session::relay_request_body(RequestParser& parser, Upstream& up,
                                             http::serializer<true, http::buffer_body>& writer,
                                             RelayOutcome& outcome, bool& finished) {
-  outcome = co_await relay_body<true>(client_, buffer_, parser, up.stream, writer,
-                                      timeouts_.body_idle);
+  outcome =
+      co_await relay_body<true>(client_, buffer_, parser, up.stream, writer, timeouts_.body_idle);
   finished = true;
   // The response deadline starts once the whole request is out.
   if (outcome.end == RelayEnd::complete) up.stream.expires_after(timeouts_.response_head);
@@ -603,8 +606,7 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   }
   if (!outcome.ok()) {
     connecting_ = nullptr;
-    spdlog::warn("upstream error addr={} host={} port={} error={}", client_text_,
-                 target->host.name, target->port, core::log_value(outcome.detail));
+    log_upstream_error(target->host.name, target->port, outcome.detail);
     co_return co_await send_error(
         outcome.is_timeout() ? http::status::gateway_timeout : http::status::bad_gateway,
         outcome.detail, false);
@@ -630,21 +632,21 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   connecting_ = nullptr;
   tunnel_client_ = &client_socket;
   tunnel_origin_ = &origin_socket;
-  const auto result = co_await run_tunnel(client_socket, origin_socket, std::move(early),
-                                          timeouts_.tunnel_idle);
+  const auto result =
+      co_await run_tunnel(client_socket, origin_socket, std::move(early), timeouts_.tunnel_idle);
   tunnel_client_ = nullptr;
   tunnel_origin_ = nullptr;
   std::string ending = result.idle_timeout ? " idle-timeout" : "";
   if (aborted_) ending += " closed-by-control";
   if (!result.error.empty()) ending += " error=" + core::log_value(result.error);
   spdlog::info("tunnel closed addr={} host={} port={} sent={} received={}{}", client_text_,
-               target->host.name, target->port, result.client_to_origin,
-               result.origin_to_client, ending);
+               target->host.name, target->port, result.client_to_origin, result.origin_to_client,
+               ending);
   co_return false;
 }
 
-awaitable<bool> Session::send(http::status status, std::string_view content_type,
-                              std::string body, bool keep_alive, Headers extra) {
+awaitable<bool> Session::send(http::status status, std::string_view content_type, std::string body,
+                              bool keep_alive, Headers extra) {
   if (!client_.socket().is_open()) co_return false;
   http::response<http::string_body> response{status, 11};
   response.set(http::field::content_type, content_type);
@@ -665,13 +667,12 @@ awaitable<bool> Session::send(http::status status, std::string_view content_type
   co_return keep_alive && !ec;
 }
 
-awaitable<bool> Session::send_error(http::status status, std::string_view detail,
-                                    bool keep_alive) {
+awaitable<bool> Session::send_error(http::status status, std::string_view detail, bool keep_alive) {
   const auto reason = http::obsolete_reason(status);
-  co_return co_await send(
-      status, "text/html; charset=utf-8",
-      core::render_error_html(static_cast<unsigned>(status), {reason.data(), reason.size()}, detail),
-      keep_alive);
+  co_return co_await send(status, "text/html; charset=utf-8",
+                          core::render_error_html(static_cast<unsigned>(status),
+                                                  {reason.data(), reason.size()}, detail),
+                          keep_alive);
 }
 
 }  // namespace
