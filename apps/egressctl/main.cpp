@@ -1,7 +1,10 @@
 // egressctl: parses the command line and calls into src/ctl (control socket, route table,
 // firewall); what each verb prints and how it exits is in docs/egressctl.md.
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -18,7 +21,11 @@
 #include "core/config.hpp"
 #include "ctl/control_client.hpp"
 #include "ctl/firewall.hpp"
+#include "core/rules.hpp"
+#include "core/suggest.hpp"
+#include "ctl/public_suffix.hpp"
 #include "ctl/routes.hpp"
+#include "ctl/rule_tools.hpp"
 #include "ctl/show_table.hpp"
 #include "ctl/system.hpp"
 
@@ -47,7 +54,35 @@ struct Options {
   bool json = false;
   std::vector<std::uint16_t> ports;
   std::vector<std::string> clients;
+  std::string client;  // the one NAME of check, blocked, allow, deny, watch, learn, suggest
+  std::string target;  // check: URL or HOST[:PORT]; allow/deny: HOST
+  bool subdomains = false;
+  std::uint16_t rule_port = 0;
+  std::string since;
+  std::string on_off;
+  std::string rules_dir;  // lint --rules
 };
+
+// "90s", "15m", "2h", "1d" before now, as Unix time; nullopt when malformed.
+std::optional<double> since_to_unix(const std::string& text) {
+  if (text.size() < 2) return std::nullopt;
+  const char unit = text.back();
+  const std::string digits = text.substr(0, text.size() - 1);
+  if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) {
+    return std::nullopt;
+  }
+  double seconds = std::stod(digits);
+  switch (unit) {
+    case 's': break;
+    case 'm': seconds *= 60; break;
+    case 'h': seconds *= 3600; break;
+    case 'd': seconds *= 86400; break;
+    default: return std::nullopt;
+  }
+  const auto now = std::chrono::duration<double>(
+      std::chrono::system_clock::now().time_since_epoch());
+  return now.count() - seconds;
+}
 
 // Everything a verb needs: options, the config (when --config was given), the client.
 class Ctl {
@@ -73,6 +108,12 @@ class Ctl {
         return kExitUsage;
       }
       config_ = std::move(parsed.config);
+      // As egressd does: a relative rules folder is relative to the config file.
+      const std::filesystem::path rules(config_->rules_dir);
+      if (rules.is_relative()) {
+        config_->rules_dir =
+            (std::filesystem::path(options_.config_path).parent_path() / rules).lexically_normal();
+      }
     }
     if (options_.socket.empty()) {
       options_.socket = config_ ? config_->control_socket : kDefaultSocket;
@@ -164,12 +205,248 @@ class Ctl {
         std::cout << fmt::format("(no clients: no rules files in {} and no connections yet)\n",
                                  merged.value("rules_dir", std::string("the rules folder")));
       }
+      std::cout << ctl::format_show_notes(merged);
     }
     return kExitOk;
   }
 
   int reload() {
     return simple({{"command", "reload"}}, [](const json& a) { return reload_summary(a); });
+  }
+
+  int check() {
+    json answer;
+    const int rc =
+        call({{"command", "check"}, {"client", options_.client}, {"target", options_.target}},
+             answer);
+    if (options_.json && !answer.is_null()) std::cout << answer.dump(2) << '\n';
+    if (rc != kExitOk) return rc;
+    if (!options_.json) std::cout << ctl::format_check(answer);
+    return all_allowed(answer) ? kExitOk : kExitFailed;
+  }
+
+  int blocked() {
+    json request = {{"command", "blocked"}, {"client", options_.client}};
+    if (!options_.since.empty()) {
+      const auto since = since_to_unix(options_.since);
+      if (!since) {
+        std::cerr << "egressctl: --since wants a duration like 90s, 15m, 2h or 1d\n";
+        return kExitUsage;
+      }
+      request["since"] = *since;
+    }
+    return simple(request, [](const json& a) {
+      std::string text = ctl::format_blocked(a);
+      if (text.find('\n') == text.size() - 1) text += "(nothing refused in the kept history)\n";
+      return text.substr(0, text.size() - 1);
+    });
+  }
+
+  int learn() {
+    if (options_.on_off != "on" && options_.on_off != "off") {
+      std::cerr << "egressctl: learn wants on or off\n";
+      return kExitUsage;
+    }
+    const bool on = options_.on_off == "on";
+    return simple({{"command", "learn"}, {"clients", {options_.client}}, {"on", on}},
+                  [&](const json& a) {
+                    const auto who = fmt::format("{}", fmt::join(names(a), ", "));
+                    return on ? fmt::format("LEARNING: {}: requests its rules deny are now "
+                                            "ALLOWED and recorded; see them with egressctl "
+                                            "suggest {}, end with egressctl learn {} off",
+                                            who, options_.client, options_.client)
+                              : fmt::format("learning off: {}", who);
+                  });
+  }
+
+  int suggest() {
+    json answer;
+    const int rc = call({{"command", "suggest"}, {"client", options_.client}}, answer);
+    if (rc != kExitOk) {
+      if (options_.json && !answer.is_null()) std::cout << answer.dump(2) << '\n';
+      return rc;
+    }
+    std::vector<egressd::core::LearnedRequest> learned;
+    for (const auto& r : answer.value("requests", json::array())) {
+      learned.push_back({r.value("host", std::string()),
+                         static_cast<std::uint16_t>(r.value("port", 0)), r.value("connect", false),
+                         r.value("count", std::uint64_t{0})});
+    }
+    ctl::PublicSuffixList suffixes;
+    const auto rules = egressd::core::suggest_rules(
+        learned, [&](std::string_view host) { return suffixes.registrable_domain(host); });
+    if (options_.json) {
+      json list = json::array();
+      for (const auto& r : rules) {
+        list.push_back({{"rule", r.rule}, {"hosts", r.hosts}, {"requests", r.requests},
+                        {"note", r.note}});
+      }
+      answer["suggestions"] = std::move(list);
+      std::cout << answer.dump(2) << '\n';
+      return kExitOk;
+    }
+    if (answer.value("mode", std::string()) == "block-list") {
+      std::cerr << fmt::format("egressctl: {} is a block-list client: these are the hosts it "
+                               "reached in learning mode, as allow rules; its rules file "
+                               "names what to deny\n",
+                               options_.client);
+    }
+    if (!suffixes.loaded()) {
+      std::cerr << "egressctl: no public suffix list (package publicsuffix): hosts are not "
+                   "grouped by domain\n";
+    }
+    if (rules.empty()) {
+      std::cerr << fmt::format("egressctl: nothing learned for {} (turn learning on with "
+                               "egressctl learn {} on, then use the client)\n",
+                               options_.client, options_.client);
+      return kExitOk;
+    }
+    std::cout << egressd::core::render_suggestions(rules);
+    if (answer.value("dropped", 0) > 0) {
+      std::cerr << fmt::format("egressctl: {} more distinct requests were not kept\n",
+                               answer.value("dropped", 0));
+    }
+    if (answer.value("learning", false)) {
+      std::cerr << fmt::format("egressctl: {} is still learning (egressctl learn {} off)\n",
+                               options_.client, options_.client);
+    }
+    return kExitOk;
+  }
+
+  int watch() {
+    if (socket_off_) return kExitUnreachable;
+    json request = {{"command", "watch"}};
+    if (!options_.client.empty()) request["client"] = options_.client;
+    json answer;
+    const int rc = call(request, answer);
+    if (rc != kExitOk) return rc;
+    std::cerr << fmt::format("watching {} (^C to stop)\n",
+                             options_.client.empty() ? "every client" : options_.client);
+    for (;;) {
+      auto outcome = client_->receive();
+      if (outcome.status != ctl::ControlOutcome::Status::answered) {
+        std::cerr << "egressctl: " << outcome.error << '\n';
+        return kExitFailed;
+      }
+      std::cout << (options_.json ? outcome.answer.dump() : ctl::format_event(outcome.answer))
+                << std::endl;
+    }
+  }
+
+  // allow / deny: append the rule to the client's file, reload, and check the result.
+  int add_rule(bool allow) {
+    const auto rule =
+        egressd::core::rule_for_host(options_.target, options_.subdomains, options_.rule_port);
+    if (!rule) {
+      std::cerr << "egressctl: " << rule.error().message << '\n';
+      return kExitUsage;
+    }
+    json shown;
+    int rc = call({{"command", "show"}}, shown);
+    if (rc != kExitOk) return rc;
+    const json* client = find_client(shown, options_.client);
+    if (client == nullptr || !(*client)["rules_file"].is_string()) {
+      std::cerr << fmt::format("egressctl: {} has no rules file in {}: create <label>.<address> "
+                               "there first\n",
+                               options_.client, shown.value("rules_dir", std::string("?")));
+      return kExitFailed;
+    }
+    const auto path = (*client)["rules_file"].get<std::string>();
+    const auto mode = client->value("mode", std::string());
+    const std::string target = options_.rule_port != 0
+                                   ? fmt::format("{}:{}", options_.target, options_.rule_port)
+                                   : options_.target;
+    if ((mode == "allow-list") != allow) {
+      json checked;
+      call({{"command", "check"}, {"client", options_.client}, {"target", target}}, checked);
+      std::cerr << fmt::format(
+          "egressctl: {} is {} {} client: its rules name what is {}, so a rule cannot be "
+          "added for this; edit {} instead. What it gets now:\n{}",
+          options_.client, mode == "allow-list" ? "an" : "a", mode,
+          mode == "allow-list" ? "allowed" : "denied", path, ctl::format_check(checked));
+      return kExitFailed;
+    }
+    const auto appended = ctl::append_rule(path, *rule);
+    if (!appended.error.empty()) {
+      std::cerr << "egressctl: " << appended.error << '\n';
+      return kExitFailed;
+    }
+    json reloaded;
+    rc = call({{"command", "reload"}}, reloaded);
+    json checked;
+    const int check_rc =
+        call({{"command", "check"}, {"client", options_.client}, {"target", target}}, checked);
+    if (options_.json) {
+      std::cout << json{{"ok", rc == kExitOk && check_rc == kExitOk},
+                        {"rule", *rule},
+                        {"file", path},
+                        {"line", appended.line},
+                        {"added", appended.added},
+                        {"reload", reloaded},
+                        {"check", checked}}
+                       .dump(2)
+                << '\n';
+    } else {
+      std::cout << fmt::format("{} {}:{}: {}\n", appended.added ? "added to" : "already in", path,
+                               appended.line, *rule);
+      if (rc == kExitOk) std::cout << reload_summary(reloaded) << '\n';
+      if (check_rc == kExitOk) std::cout << ctl::format_check(checked);
+    }
+    if (rc != kExitOk) return rc;
+    if (check_rc != kExitOk) return check_rc;
+    if (all_allowed(checked) != allow) {
+      std::cerr << fmt::format("egressctl: {} is still {} for {}: an earlier line decides "
+                               "first (see above)\n",
+                               options_.target, allow ? "denied" : "allowed", options_.client);
+      return kExitFailed;
+    }
+    return kExitOk;
+  }
+
+  int lint() {
+    std::string folder = options_.rules_dir;
+    if (folder.empty() && config_) folder = config_->rules_dir;
+    if (folder.empty() && !socket_off_) {
+      // The daemon knows its folder; quietly fall back when it is not running.
+      if (!client_) client_.emplace(options_.socket);
+      auto outcome = client_->request({{"command", "show"}});
+      if (outcome.status == ctl::ControlOutcome::Status::answered) {
+        folder = outcome.answer.value("rules_dir", std::string());
+      }
+    }
+    if (folder.empty()) folder = "/etc/egressd/rules";
+    std::string error;
+    const auto files = ctl::lint_targets(folder, options_.client, error);
+    if (!error.empty()) {
+      std::cerr << "egressctl: " << error << '\n';
+      return kExitFailed;
+    }
+    std::size_t errors = 0;
+    std::size_t warnings = 0;
+    json report = json::array();
+    for (const auto& file : files) {
+      for (const auto& problem : ctl::lint_file(file)) {
+        const bool is_error = problem.severity == egressd::core::Problem::Severity::error;
+        ++(is_error ? errors : warnings);
+        if (options_.json) {
+          report.push_back({{"file", problem.file}, {"line", problem.line},
+                            {"severity", is_error ? "error" : "warning"},
+                            {"message", problem.message}});
+        } else {
+          std::cout << problem.to_string() << '\n';
+        }
+      }
+    }
+    if (options_.json) {
+      std::cout << json{{"ok", errors + warnings == 0}, {"files", files.size()},
+                        {"problems", report}}.dump(2)
+                << '\n';
+    } else {
+      std::cerr << fmt::format("egressctl: {} file{}: {} error{}, {} warning{}\n", files.size(),
+                               files.size() == 1 ? "" : "s", errors, errors == 1 ? "" : "s",
+                               warnings, warnings == 1 ? "" : "s");
+    }
+    return errors + warnings == 0 ? kExitOk : kExitFailed;
   }
 
   int start_stop(const std::string& verb) {
@@ -237,6 +514,27 @@ class Ctl {
     for (const auto& problem : *problems) {
       if (problem.is_string()) std::cerr << problem.get<std::string>() << '\n';
     }
+  }
+
+  static bool all_allowed(const json& answer) {
+    const auto checks = answer.find("checks");
+    if (checks == answer.end() || !checks->is_array() || checks->empty()) return false;
+    return std::all_of(checks->begin(), checks->end(), [](const json& c) {
+      return c.is_object() && c.value("verdict", std::string()) == "allow";
+    });
+  }
+
+  // The row of `show` for a label or an address.
+  static const json* find_client(const json& shown, const std::string& name) {
+    const auto clients = shown.find("clients");
+    if (clients == shown.end() || !clients->is_array()) return nullptr;
+    for (const auto& c : *clients) {
+      if (!c.is_object()) continue;
+      if ((c.contains("label") && c["label"] == name) || c.value("address", "") == name) {
+        return &c;
+      }
+    }
+    return nullptr;
   }
 
   static std::vector<std::string> names(const json& answer) {
@@ -375,8 +673,43 @@ int main(int argc, char** argv) {
   auto* fw_close = firewall->add_subcommand("close", "remove exactly what `open` added");
   auto* fw_status = firewall->add_subcommand("status", "say what `open` added that exists now");
 
+  auto* check = app.add_subcommand(
+      "check", "the verdict egressd gives a client now for a URL or HOST[:PORT], and the rule");
+  auto* lint = app.add_subcommand(
+      "lint", "warn about risky or useless rules (unanchored, unescaped dots, duplicates...)");
+  auto* blocked =
+      app.add_subcommand("blocked", "hosts refused for a client, most frequent first");
+  auto* allow = app.add_subcommand("allow", "add a rule allowing HOST to a client, and reload");
+  auto* deny = app.add_subcommand("deny", "add a rule denying HOST to a block-list client");
+  auto* watch = app.add_subcommand("watch", "print decisions as they happen, until ^C");
+  auto* learn = app.add_subcommand(
+      "learn", "learning mode on|off: what the rules deny is allowed and recorded");
+  auto* suggest =
+      app.add_subcommand("suggest", "rules that would allow what learning mode recorded");
+  auto one_client = [&](CLI::App* verb, bool required) {
+    auto* option = verb->add_option("NAME", options.client, "client label (e.g. work) or address");
+    if (required) option->required();
+  };
+  for (auto* verb : {check, blocked, allow, deny, learn, suggest}) one_client(verb, true);
+  one_client(watch, false);
+  one_client(lint, false);
+  check->add_option("TARGET", options.target, "http://host/path, https://host/, host:port or host")
+      ->required();
+  for (auto* verb : {allow, deny}) {
+    verb->add_option("HOST", options.target, "host name or IP address")->required();
+    verb->add_flag("--subdomains", options.subdomains, "also every subdomain of HOST");
+    verb->add_option("--port", options.rule_port, "only this port, which the rule opens")
+        ->check(CLI::Range(1, 65535));
+  }
+  learn->add_option("STATE", options.on_off, "on or off")->required();
+  blocked->add_option("--since", options.since, "only the last 90s, 15m, 2h, 1d...");
+  lint->add_option("--rules", options.rules_dir,
+                   "rules folder (default: rules_dir of --config, else egressd's, else "
+                   "/etc/egressd/rules)");
+
   for (auto* verb : {show, update, start, stop, restart, kill_all, kill_all_and_restart, reload,
-                     firewall, fw_open, fw_close, fw_status}) {
+                     firewall, fw_open, fw_close, fw_status, check, lint, blocked, allow, deny,
+                     watch, learn, suggest}) {
     add_json(verb);
   }
   for (auto* verb : {start, stop, restart}) add_clients(verb);
@@ -402,6 +735,14 @@ int main(int argc, char** argv) {
     if (*fw_open) return tool.firewall(ctl::FirewallAction::open);
     if (*fw_close) return tool.firewall(ctl::FirewallAction::close);
     if (*fw_status) return tool.firewall(ctl::FirewallAction::status);
+    if (*check) return tool.check();
+    if (*lint) return tool.lint();
+    if (*blocked) return tool.blocked();
+    if (*allow) return tool.add_rule(true);
+    if (*deny) return tool.add_rule(false);
+    if (*watch) return tool.watch();
+    if (*learn) return tool.learn();
+    if (*suggest) return tool.suggest();
   } catch (const std::exception& e) {
     std::cerr << "egressctl: " << e.what() << '\n';
     return kExitFailed;

@@ -113,22 +113,35 @@ int main(int argc, char** argv) {
       spdlog::warn("{}", problem.to_string());
     }
   }
+  // A config error or an unreadable rules folder stops the start. A rules file with
+  // errors does not: that one client gets nothing allowed until it is fixed, the others
+  // are served.
   if (!snapshot) {
     spdlog::error("not starting: fix the problems above (egressd --check lists them)");
     return 1;
   }
+  for (const auto& [address, client] : snapshot->clients) {
+    if (client->state == egressd::core::RulesState::unusable) {
+      spdlog::error("client {} gets nothing allowed until {} is fixed", client->label,
+                    client->rules_path);
+    }
+  }
 
-  egressd::server::Server server(parsed.config, std::move(snapshot), [options](std::uint64_t generation) {
+  auto reloader = [options](std::uint64_t generation,
+                            const egressd::core::PolicySnapshot* previous) {
     auto reparsed = load_config(options);
     if (egressd::core::has_errors(reparsed.problems)) {
       egressd::core::SnapshotBuild failed;
       failed.problems = std::move(reparsed.problems);
       return failed;
     }
-    auto build = egressd::server::load_policy(reparsed.config, generation);
-    build.problems.insert(build.problems.begin(), reparsed.problems.begin(), reparsed.problems.end());
+    auto build = egressd::server::load_policy(reparsed.config, generation, previous);
+    build.problems.insert(build.problems.begin(), reparsed.problems.begin(),
+                          reparsed.problems.end());
     return build;
-  });
+  };
+  egressd::server::Server server(parsed.config, std::move(snapshot), reloader,
+                                 options.config_path);
   std::string error;
   if (!server.listen(error)) {
     spdlog::error("{}", error);

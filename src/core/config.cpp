@@ -206,6 +206,12 @@ class ConfigReader {
     return nullptr;
   }
 
+  std::optional<bool> as_bool(const std::string& key, const toml::node& node) {
+    if (const auto* b = node.as_boolean()) return b->get();
+    wrong_type(key, node, "true or false");
+    return std::nullopt;
+  }
+
   std::optional<std::int64_t> as_integer(const std::string& key, const toml::node& node,
                                          std::int64_t min, std::int64_t max) {
     const auto* i = node.as_integer();
@@ -315,6 +321,10 @@ class ConfigReader {
         }
       } else if (key == "control_socket") {
         if (const std::string* path = as_string(key, node)) read_control_socket(key, node, *path);
+      } else if (key == "watch") {
+        if (auto on = as_bool(key, node)) config.watch = *on;
+      } else if (key == "recheck_tunnels") {
+        if (auto on = as_bool(key, node)) config.recheck_tunnels = *on;
       } else if (key == "workers") {
         if (auto n = as_integer(key, node, 0, 256)) config.workers = static_cast<unsigned>(*n);
       } else if (key == "default_mode") {

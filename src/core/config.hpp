@@ -58,6 +58,8 @@ struct ClientSettings {
 struct Config {
   std::vector<Endpoint> listen{Endpoint{IpAddress::v4({127, 0, 0, 1}), 8100}};
   std::string rules_dir = "/etc/egressd/rules";
+  bool watch = true;            // reload when the config file or the rules folder changes
+  bool recheck_tunnels = true;  // a reload closes open tunnels the new rules deny
   unsigned workers = 0;  // 0: one per core
   ListMode default_mode = ListMode::allow_list;
   UnknownClients unknown_clients = UnknownClients::deny;

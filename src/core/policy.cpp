@@ -15,14 +15,44 @@ const ClientPolicy* PolicySnapshot::find(const IpAddress& address) const {
   return it == clients.end() ? nullptr : it->second.get();
 }
 
+namespace {
+
+// The client of a file that is not loaded now: its rules from `previous` when that
+// snapshot loaded the same file, else no rules at all (unusable).
+std::shared_ptr<ClientPolicy> failed_client(const ClientFileName& name, const IpAddress& address,
+                                            const SourceFile& file, Problems errors,
+                                            const PolicySnapshot* previous) {
+  std::shared_ptr<ClientPolicy> client;
+  const ClientPolicy* before = previous != nullptr ? previous->find(address) : nullptr;
+  if (before != nullptr && before->rules_path == file.path && before->label == name.label &&
+      before->state != RulesState::unusable) {
+    client = std::make_shared<ClientPolicy>(ClientPolicy{before->label, before->address,
+                                                         before->rules_path, before->mode,
+                                                         before->matcher,
+                                                         RulesState::previous, {}});
+  } else {
+    client = std::make_shared<ClientPolicy>();
+    client->label = name.label;
+    client->address = address;
+    client->rules_path = file.path;
+    client->state = RulesState::unusable;
+  }
+  client->errors = std::move(errors);
+  return client;
+}
+
+}  // namespace
+
 SnapshotBuild build_snapshot(const Config& config, const std::vector<SourceFile>& files,
-                             std::uint64_t generation) {
+                             std::uint64_t generation, const PolicySnapshot* previous) {
   SnapshotBuild out;
   auto snapshot = std::make_shared<PolicySnapshot>();
   snapshot->unknown_clients = config.unknown_clients;
   snapshot->http_ports = config.http_ports;
   snapshot->connect_ports = config.connect_ports;
   snapshot->rules_dir = config.rules_dir;
+  snapshot->watch = config.watch;
+  snapshot->recheck_tunnels = config.recheck_tunnels;
   snapshot->generation = generation;
 
   // Directory order is arbitrary; by name, "already given by" names the same file each time.
@@ -44,37 +74,52 @@ SnapshotBuild build_snapshot(const Config& config, const std::vector<SourceFile>
     }
     const IpAddress address = name->address.unmapped();
 
-    bool duplicate = false;
+    // A second file for an address or a label is an error of that file alone: the first
+    // one (by name) keeps the client.
+    Problems errors;
     if (const auto it = by_address.find(address); it != by_address.end()) {
-      out.problems.push_back(Problem{Problem::Severity::error, file.path, 0,
-                                     "a second rules file for " + address.to_string() + ": " +
-                                         it->second->path +
-                                         " already has this address (one file per client)"});
-      duplicate = true;
+      errors.push_back(Problem{Problem::Severity::error, file.path, 0,
+                               "a second rules file for " + address.to_string() + ": " +
+                                   it->second->path +
+                                   " already has this address (one file per client)"});
     }
     if (const auto it = by_label.find(name->label); it != by_label.end()) {
-      out.problems.push_back(Problem{Problem::Severity::error, file.path, 0,
-                                     "a second rules file for label \"" + name->label +
-                                         "\": " + it->second->path +
-                                         " already uses this label (one file per client)"});
-      duplicate = true;
+      errors.push_back(Problem{Problem::Severity::error, file.path, 0,
+                               "a second rules file for label \"" + name->label + "\": " +
+                                   it->second->path +
+                                   " already uses this label (one file per client)"});
     }
+    const bool duplicate = !errors.empty();
     by_address.emplace(address, &file);
     by_label.emplace(name->label, &file);
 
-    ParsedRules parsed = parse_rules(file.path, file.content);
-    out.problems.insert(out.problems.end(), parsed.problems.begin(), parsed.problems.end());
-    HostMatcher::Compiled compiled = HostMatcher::compile(file.path, std::move(parsed.rules));
-    out.problems.insert(out.problems.end(), compiled.problems.begin(), compiled.problems.end());
-    if (duplicate || !parsed.problems.empty() || !compiled.problems.empty()) continue;
+    HostMatcher::Compiled compiled;
+    if (!file.read_error.empty()) {
+      errors.push_back(Problem{Problem::Severity::error, file.path, 0,
+                               "cannot read rules file: " + file.read_error});
+    } else {
+      ParsedRules parsed = parse_rules(file.path, file.content);
+      errors.insert(errors.end(), parsed.problems.begin(), parsed.problems.end());
+      if (parsed.problems.empty()) {
+        compiled = HostMatcher::compile(file.path, std::move(parsed.rules));
+        errors.insert(errors.end(), compiled.problems.begin(), compiled.problems.end());
+      }
+    }
+    out.problems.insert(out.problems.end(), errors.begin(), errors.end());
+    if (duplicate) continue;  // the address or label belongs to the first file
 
-    auto client = std::make_shared<ClientPolicy>();
-    client->label = name->label;
-    client->address = address;
-    client->rules_path = file.path;
+    std::shared_ptr<ClientPolicy> client;
+    if (has_errors(errors)) {
+      client = failed_client(*name, address, file, std::move(errors), previous);
+    } else {
+      client = std::make_shared<ClientPolicy>();
+      client->label = name->label;
+      client->address = address;
+      client->rules_path = file.path;
+      client->matcher = std::make_shared<const HostMatcher>(std::move(compiled.matcher));
+    }
     const auto settings = config.clients.find(name->label);
     client->mode = settings != config.clients.end() ? settings->second.mode : config.default_mode;
-    client->matcher = std::move(compiled.matcher);
     snapshot->clients.emplace(address, std::move(client));
   }
 
@@ -90,7 +135,8 @@ SnapshotBuild build_snapshot(const Config& config, const std::vector<SourceFile>
     }
   }
 
-  if (!has_errors(out.problems)) out.snapshot = std::move(snapshot);
+  snapshot->problems = out.problems;
+  out.snapshot = std::move(snapshot);
   return out;
 }
 
@@ -100,10 +146,8 @@ bool contains(const std::vector<std::uint16_t>& ports, std::uint16_t port) {
   return std::find(ports.begin(), ports.end(), port) != ports.end();
 }
 
-}  // namespace
-
-Decision decide(const PolicySnapshot& snapshot, const IpAddress& client,
-                const DecisionRequest& request) {
+Decision decide_by_rules(const PolicySnapshot& snapshot, const IpAddress& client,
+                         const DecisionRequest& request) {
   Decision decision;
   decision.client = snapshot.find(client);
 
@@ -113,7 +157,7 @@ Decision decide(const PolicySnapshot& snapshot, const IpAddress& client,
     // opens it for the hosts it matches; nothing else does.
     if (decision.client != nullptr && decision.client->mode == ListMode::allow_list &&
         request.port != 0) {
-      const HostMatcher& matcher = decision.client->matcher;
+      const HostMatcher& matcher = *decision.client->matcher;
       if (const auto match = matcher.first_match(request.host, request.port, true)) {
         decision.verdict = Verdict::allow;
         decision.reason = Reason::allow_rule_matched;
@@ -134,14 +178,38 @@ Decision decide(const PolicySnapshot& snapshot, const IpAddress& client,
   }
 
   const ClientPolicy& policy = *decision.client;
-  const auto match = policy.matcher.first_match(request.host, request.port);
-  if (match) decision.rule = &policy.matcher.rules()[*match];
+  if (policy.state == RulesState::unusable) {
+    decision.verdict = Verdict::deny;
+    decision.reason = Reason::rules_unusable;
+    return decision;
+  }
+  const auto match = policy.matcher->first_match(request.host, request.port);
+  if (match) decision.rule = &policy.matcher->rules()[*match];
   if (policy.mode == ListMode::allow_list) {
     decision.verdict = match ? Verdict::allow : Verdict::deny;
     decision.reason = match ? Reason::allow_rule_matched : Reason::no_allow_rule_matched;
   } else {
     decision.verdict = match ? Verdict::deny : Verdict::allow;
     decision.reason = match ? Reason::block_rule_matched : Reason::no_block_rule_matched;
+  }
+  return decision;
+}
+
+}  // namespace
+
+Decision decide(const PolicySnapshot& snapshot, const IpAddress& client,
+                const DecisionRequest& request, ClientFlags flags) {
+  if (flags.stopped) {
+    Decision decision;
+    decision.verdict = Verdict::deny;
+    decision.reason = Reason::client_stopped;
+    decision.client = snapshot.find(client);
+    return decision;
+  }
+  Decision decision = decide_by_rules(snapshot, client, request);
+  if (flags.learning && !decision.allowed() && decision.client != nullptr) {
+    decision.verdict = Verdict::allow;
+    decision.reason = Reason::learning;
   }
   return decision;
 }
@@ -164,6 +232,10 @@ std::string_view reason_code(Reason reason) {
       return "port-not-allowed";
     case Reason::client_stopped:
       return "client-stopped";
+    case Reason::rules_unusable:
+      return "rules-unusable";
+    case Reason::learning:
+      return "learning";
   }
   return "unknown";
 }
@@ -186,6 +258,12 @@ std::string_view reason_text(Reason reason) {
       return "this port is not allowed";
     case Reason::client_stopped:
       return "egressd is stopped for this client";
+    case Reason::rules_unusable:
+      return "this client's rules file has errors and no good version of it was loaded, so "
+             "nothing is allowed until it is fixed";
+    case Reason::learning:
+      return "the rules deny this host, but the client is in learning mode: allowed and "
+             "recorded";
   }
   return "unknown reason";
 }

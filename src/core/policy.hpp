@@ -16,13 +16,23 @@
 
 namespace egressd::core {
 
+// Whether a client's rules are those of its file as it is now.
+enum class RulesState : std::uint8_t {
+  current,   // the file as it is now
+  previous,  // the file has errors now: the rules of the last good version stay in force
+  unusable,  // the file has errors and no good version was ever loaded: nothing is allowed
+};
+
 // One client's compiled rules. Immutable once built.
 struct ClientPolicy {
   std::string label;
   IpAddress address;
   std::string rules_path;  // the file the rules came from
   ListMode mode = ListMode::allow_list;
-  HostMatcher matcher;
+  // Shared: a client whose file broke keeps the matcher of the snapshot before.
+  std::shared_ptr<const HostMatcher> matcher = std::make_shared<const HostMatcher>();
+  RulesState state = RulesState::current;
+  Problems errors;  // why the file as it is now was not loaded (state != current)
 };
 
 // Everything a decision needs, built at once and never modified afterwards; workers
@@ -33,7 +43,10 @@ struct PolicySnapshot {
   std::vector<std::uint16_t> http_ports;
   std::vector<std::uint16_t> connect_ports;
   std::string rules_dir;
+  bool watch = true;            // from the config: see Config
+  bool recheck_tunnels = true;  // from the config: see Config
   std::uint64_t generation = 0;
+  Problems problems;  // every error and warning of the build, in file order
 
   // The client whose rules file names `address` (already unmapped), or nullptr.
   const ClientPolicy* find(const IpAddress& address) const;
@@ -44,20 +57,27 @@ struct SourceFile {
   std::string name;  // file name without directory
   std::string path;  // full path, used in messages and pages
   std::string content;
+  std::string read_error{};  // non-empty when the file could not be read (content empty)
 };
 
 struct SnapshotBuild {
-  std::shared_ptr<const PolicySnapshot> snapshot;  // nullptr when problems has errors
+  // nullptr only when the whole build failed (the config or the folder could not be
+  // read); a snapshot with per-file errors is still published.
+  std::shared_ptr<const PolicySnapshot> snapshot;
   Problems problems;
 };
 
-// Builds a snapshot from the config and the rules folder's files.
-// Errors (no snapshot): a rules file with a bad pattern or line (file:line), two files
-// for the same address or the same label (the message names both files).
+// Builds a snapshot from the config and the rules folder's files. Loading is
+// all-or-nothing per file: a file with any error (a bad pattern or line, file:line; a
+// read error; a second file for an address or label already taken, naming both files)
+// is not loaded. Its client keeps the rules it has in `previous` (same file name), with
+// state `previous`; without those, the client gets state `unusable` and every request
+// of it is denied, whatever its list mode, so an error never opens anything.
 // Warnings: a file whose name is not "<label>.<ip>" and not ignorable (it is skipped),
 // a [clients.LABEL] config section without a rules file.
 SnapshotBuild build_snapshot(const Config& config, const std::vector<SourceFile>& files,
-                             std::uint64_t generation);
+                             std::uint64_t generation,
+                             const PolicySnapshot* previous = nullptr);
 
 struct DecisionRequest {
   std::string_view method;
@@ -77,6 +97,8 @@ enum class Reason {
   unknown_client_denied,   // no rules file, unknown_clients = "deny"
   port_not_allowed,        // port not in http_ports / connect_ports
   client_stopped,          // serving this client is suspended (egressctl stop)
+  rules_unusable,          // the client's rules file has errors and never loaded
+  learning,                // would be denied, allowed because the client is learning
 };
 
 struct Decision {
@@ -91,9 +113,21 @@ struct Decision {
 // Decides one request. Pointers in the Decision point into `snapshot`, so they are
 // valid as long as the caller holds it. Ports are checked first: a port outside the
 // allowed set is denied, except for an allow-list client whose first rule naming that
-// port explicitly ("host:NAME:PORT", "domain:NAME:PORT") matches the host.
+// port explicitly ("host:NAME:PORT", "domain:NAME:PORT") matches the host. A client
+// whose rules are unusable is denied everything.
+// Runtime switches of a client, kept outside the snapshot (they survive reloads).
+struct ClientFlags {
+  bool stopped = false;   // egressctl stop: everything is denied (reason client_stopped)
+  bool learning = false;  // egressctl learn on
+};
+
+// With `flags.stopped`, everything is denied with reason `client_stopped`. With
+// `flags.learning`, a request that would be denied for a client with a rules file is
+// allowed with reason `learning`; the rule, if one decided, is kept so that logs still
+// say which rule would have denied it. This is the one decision of the data path and of
+// `egressctl check`.
 Decision decide(const PolicySnapshot& snapshot, const IpAddress& client,
-                const DecisionRequest& request);
+                const DecisionRequest& request, ClientFlags flags = {});
 
 // Short machine-friendly name for logs ("allow-rule", "no-allow-rule", ...).
 std::string_view reason_code(Reason reason);

@@ -22,7 +22,7 @@ bool same_rules(const std::vector<Rule>& a, const std::vector<Rule>& b) {
 
 bool same_client(const ClientPolicy& a, const ClientPolicy& b) {
   return a.address == b.address && a.mode == b.mode && a.rules_path == b.rules_path &&
-         same_rules(a.matcher.rules(), b.matcher.rules());
+         a.state == b.state && same_rules(a.matcher->rules(), b.matcher->rules());
 }
 
 }  // namespace

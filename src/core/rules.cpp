@@ -383,3 +383,26 @@ std::string exact_host_rule(std::string_view host_name) {
 }
 
 }  // namespace egressd::core
+
+namespace egressd::core {
+
+Result<std::string> rule_for_host(std::string_view host, bool subdomains, std::uint16_t port) {
+  auto normalized = normalize_host(host);
+  if (!normalized) return normalized.error();
+  const std::string& name = normalized->name;
+  if (normalized->is_ip()) {
+    if (subdomains) return Error{"an IP address has no subdomains: " + name};
+    if (port != 0) {
+      return Error{"a rule for an IP address cannot name a port (add " + std::to_string(port) +
+                   " to connect_ports or http_ports in the config instead): " + name};
+    }
+    return exact_host_rule(name);
+  }
+  if (port != 0) {
+    return std::string(subdomains ? "domain:" : "host:") + name + ":" + std::to_string(port);
+  }
+  if (subdomains) return "(^|\\.)" + exact_host_rule(name).substr(1);
+  return exact_host_rule(name);
+}
+
+}  // namespace egressd::core

@@ -12,6 +12,7 @@
 #include "core/host.hpp"
 #include "core/ip_address.hpp"
 #include "core/problem.hpp"
+#include "core/result.hpp"
 
 namespace egressd::core {
 
@@ -91,5 +92,12 @@ struct HostMatcher::Compiled {
 // The rule line that allows exactly `host_name` (a normalised name): regex
 // metacharacters escaped and anchored, e.g. "^www\.example\.com$".
 std::string exact_host_rule(std::string_view host_name);
+
+// The rule line `egressctl allow/deny` adds for `host` (as a user types it; normalised
+// here): the anchored, escaped regex of the block page ("^www\.example\.com$"), or with
+// `subdomains` "(^|\.)example\.com$"; with a `port` (1..65535) the literal form that can
+// carry it ("host:NAME:PORT", "domain:NAME:PORT"). Errors: an invalid host name; an IP
+// literal with `subdomains` or a `port` (an "ip:" rule has neither).
+Result<std::string> rule_for_host(std::string_view host, bool subdomains, std::uint16_t port);
 
 }  // namespace egressd::core

@@ -101,6 +101,18 @@ ControlOutcome ControlClient::request(const nlohmann::json& request) {
     return failed(std::string("cannot send to egressd: ") + std::strerror(errno));
   }
 
+  return receive(deadline);
+}
+
+ControlOutcome ControlClient::receive(std::optional<Clock::time_point> deadline) {
+  ControlOutcome outcome;
+  auto failed = [&](std::string why) {
+    outcome.status = ControlOutcome::Status::failed;
+    outcome.error = std::move(why);
+    close();
+    return outcome;
+  };
+  if (fd_ < 0) return failed("not connected to egressd");
   std::array<char, 65536> buffer{};
   std::size_t newline;
   while ((newline = pending_.find('\n')) == std::string::npos) {
@@ -113,7 +125,8 @@ ControlOutcome ControlClient::request(const nlohmann::json& request) {
     if (n == 0) return failed("egressd closed the connection without answering");
     if (errno == EINTR) continue;
     if (errno == EAGAIN) {
-      if (!wait_for(fd_, POLLIN, deadline)) {
+      const auto until = deadline.value_or(Clock::time_point::max());
+      if (!wait_for(fd_, POLLIN, until)) {
         return failed("egressd did not answer within " +
                       std::to_string(timeout_.count() / 1000) + " s");
       }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -41,6 +42,11 @@ class ControlClient {
   // one answer line, which must be a JSON object. After a `failed` outcome the connection
   // is closed; the next request reconnects.
   ControlOutcome request(const nlohmann::json& request);
+
+  // Waits for the next line of a streaming answer (watch), without a deadline when
+  // `deadline` is nullopt. The same outcomes as request().
+  ControlOutcome receive(
+      std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
 
  private:
   bool connect(ControlOutcome& outcome, std::chrono::steady_clock::time_point deadline);

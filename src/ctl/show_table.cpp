@@ -96,6 +96,8 @@ std::vector<ShowRow> show_rows(const json& merged) {
                           ? "?"
                           : (connected->get<bool>() ? "yes" : "no");
       row.state = cell(client, "state");
+      // Loud on purpose: a learning client gets what its rules deny.
+      if (row.state == "serving" && client.value("learning", false)) row.state = "LEARNING";
       row.connections = cell(client, "active_connections");
       row.allowed = cell(client, "allowed");
       row.denied = cell(client, "denied");
@@ -155,6 +157,26 @@ std::string format_show_table(const std::vector<ShowRow>& rows) {
     std::array<std::string_view, kColumns> line{};
     for (std::size_t c = 0; c < kColumns; ++c) line[c] = *r[c];
     emit(line);
+  }
+  return out;
+}
+
+std::string format_show_notes(const nlohmann::json& merged) {
+  std::string out;
+  const auto clients = merged.find("clients");
+  if (clients == merged.end() || !clients->is_array()) return out;
+  for (const auto& client : *clients) {
+    if (!client.is_object()) continue;
+    const auto errors = client.find("rules_errors");
+    if (errors == client.end() || !errors->is_array() || errors->empty()) continue;
+    const std::string state = cell(client, "rules_state");
+    out += cell(client, "label") + ": ";
+    out += state == "previous" ? "its rules file has errors; the rules loaded before stay in force"
+                               : "its rules file has errors and never loaded; nothing is allowed";
+    out += ":\n";
+    for (const auto& e : *errors) {
+      if (e.is_string()) out += "  " + printable(e.get<std::string>()) + "\n";
+    }
   }
   return out;
 }

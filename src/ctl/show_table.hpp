@@ -26,7 +26,7 @@ struct ShowRow {
   std::string address;
   std::string interface;    // "-" without a vif route
   std::string connected;    // "yes", "no", "?" when the route table was not readable
-  std::string state;        // "serving", "stopped"; "-" for an unlisted vif route
+  std::string state;        // "serving", "stopped", "LEARNING"; "-" for an unlisted vif route
   std::string connections;  // counts; "-" for an unlisted vif route
   std::string allowed;
   std::string denied;
@@ -42,5 +42,10 @@ std::vector<ShowRow> show_rows(const nlohmann::json& merged);
 // LAST-DENIED, then one line per row; columns separated by two spaces, counts right-aligned,
 // no trailing spaces. Ends with a newline.
 std::string format_show_table(const std::vector<ShowRow>& rows);
+
+// The lines under the table: for each client whose rules file has errors now, what is in
+// force instead ("the rules loaded before" or "nothing is allowed") and each error as
+// FILE:LINE: error: message. Empty when every file is fine.
+std::string format_show_notes(const nlohmann::json& merged);
 
 }  // namespace egressd::ctl

@@ -132,6 +132,8 @@ class Session final : public Abortable {
   // connected, both ends of a tunnel); each pending operation then fails and the
   // session coroutine ends without sending anything more.
   void abort() override;
+  // An open tunnel re-decides its CONNECT under `snapshot` (reload with recheck_tunnels).
+  bool allowed_under(const core::PolicySnapshot& snapshot) override;
 
  private:
   using RequestParser = http::request_parser<http::buffer_body>;
@@ -152,12 +154,21 @@ class Session final : public Abortable {
                        bool keep_alive, Headers extra = {});
   awaitable<bool> send_error(http::status status, std::string_view detail, bool keep_alive);
 
+  // Decides with the client's learning mode, then logs and records the decision.
   core::Decision decide_and_log(const core::PolicySnapshot& snapshot, std::string_view method,
                                 const core::Host& host, std::uint16_t port, bool is_connect);
-  // Answers a request of a stopped client with 503 and the "stopped" page, logging the
-  // decision. Returns false: the connection is closed afterwards.
-  awaitable<bool> refuse_stopped(const core::PolicySnapshot& snapshot, std::string_view method,
+  // Logs a decision, counts it, keeps a refusal for `blocked`, a learned request for
+  // `suggest`, and hands it to `watch` when someone watches.
+  void record(std::string_view method, std::string_view host, std::uint16_t port,
+              bool is_connect, const core::Decision& decision);
+  // Answers a request of a stopped client (a decision with reason client_stopped) with
+  // 503 and the "stopped" page. Returns false: the connection is closed afterwards.
+  awaitable<bool> refuse_stopped(const core::Decision& decision, std::string_view method,
                                  const core::Host& host, std::uint16_t port, bool is_connect);
+  core::ClientFlags flags() const {
+    return {context_.stopped.contains(client_address_),
+            context_.learning.contains(client_address_)};
+  }
   void close_upstream() { upstream_.reset(); }
   void log_upstream_error(std::string_view host, std::uint16_t port,
                           std::string_view detail) const {
@@ -179,6 +190,8 @@ class Session final : public Abortable {
   beast::tcp_stream* connecting_ = nullptr;  // origin of a CONNECT being connected
   tcp::socket* tunnel_client_ = nullptr;
   tcp::socket* tunnel_origin_ = nullptr;
+  std::optional<core::AuthorityTarget> tunnel_target_;  // while a tunnel is open
+  bool closed_by_reload_ = false;
 };
 
 void Session::abort() {
@@ -255,23 +268,53 @@ core::Decision Session::decide_and_log(const core::PolicySnapshot& snapshot,
                                        std::string_view method, const core::Host& host,
                                        std::uint16_t port, bool is_connect) {
   const core::DecisionRequest request{method, host, port, is_connect};
-  const auto decision = core::decide(snapshot, client_address_, request);
-  spdlog::info(core::format_decision_log(client_address_, method, host.name, port, decision));
-  context_.activity.record_decision(client_address_, decision.allowed(), host.name,
-                                    std::chrono::system_clock::now());
+  const auto decision = core::decide(snapshot, client_address_, request, flags());
+  record(method, host.name, port, is_connect, decision);
   return decision;
 }
 
-awaitable<bool> Session::refuse_stopped(const core::PolicySnapshot& snapshot,
-                                        std::string_view method, const core::Host& host,
-                                        std::uint16_t port, bool is_connect) {
-  core::Decision decision;
-  decision.verdict = core::Verdict::deny;
-  decision.reason = core::Reason::client_stopped;
-  decision.client = snapshot.find(client_address_);
-  spdlog::info(core::format_decision_log(client_address_, method, host.name, port, decision));
-  context_.activity.record_decision(client_address_, false, host.name,
-                                    std::chrono::system_clock::now());
+void Session::record(std::string_view method, std::string_view host, std::uint16_t port,
+                     bool is_connect, const core::Decision& decision) {
+  const auto line = core::format_decision_log(client_address_, method, host, port, decision);
+  const auto now = std::chrono::system_clock::now();
+  if (decision.reason == core::Reason::learning) {
+    // Loud on purpose: the rules said no and the request went through.
+    spdlog::warn(line);
+    context_.activity.record_learned(client_address_, host, port, is_connect);
+  } else {
+    spdlog::info(line);
+  }
+  context_.activity.record_decision(client_address_, decision.allowed(), host, port,
+                                    is_connect, now);
+  if (context_.feed.active()) {
+    DecisionEvent event{now, client_address_, {}, std::string(method), std::string(host), port,
+                        decision.allowed(), std::string(core::reason_code(decision.reason)), {}};
+    if (decision.client != nullptr) {
+      event.label = decision.client->label;
+      if (decision.rule != nullptr) {
+        event.rule = decision.client->rules_path + ":" + std::to_string(decision.rule->line);
+      }
+    }
+    context_.feed.publish(std::move(event));
+  }
+}
+
+bool Session::allowed_under(const core::PolicySnapshot& snapshot) {
+  if (!tunnel_target_ || aborted_) return true;
+  const core::DecisionRequest request{"CONNECT", tunnel_target_->host, tunnel_target_->port,
+                                      true};
+  const auto decision = core::decide(snapshot, client_address_, request, flags());
+  if (decision.allowed()) return true;
+  spdlog::info("tunnel denied by new rules addr={} host={} port={} reason={}", client_text_,
+               tunnel_target_->host.name, tunnel_target_->port,
+               core::reason_code(decision.reason));
+  closed_by_reload_ = true;
+  return false;
+}
+
+awaitable<bool> Session::refuse_stopped(const core::Decision& decision, std::string_view method,
+                                        const core::Host& host, std::uint16_t port,
+                                        bool is_connect) {
   core::StoppedInfo info;
   if (decision.client != nullptr) info.client_label = decision.client->label;
   info.client_address = client_text_;
@@ -326,12 +369,12 @@ awaitable<bool> Session::handle(RequestParser& parser) {
   // The request keeps this snapshot whatever a reload publishes meanwhile.
   const auto snapshot = context_.policies.current();
   const auto method = request.method_string();
-  if (context_.stopped.contains(client_address_)) {
-    co_return co_await refuse_stopped(*snapshot, {method.data(), method.size()}, target->host,
-                                      target->port, false);
-  }
   const auto decision =
       decide_and_log(*snapshot, {method.data(), method.size()}, target->host, target->port, false);
+  if (decision.reason == core::Reason::client_stopped) {
+    co_return co_await refuse_stopped(decision, {method.data(), method.size()}, target->host,
+                                      target->port, false);
+  }
   if (!decision.allowed()) {
     const core::DecisionRequest dr{
         {method.data(), method.size()}, target->host, target->port, false};
@@ -579,10 +622,10 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   }
 
   const auto snapshot = context_.policies.current();
-  if (context_.stopped.contains(client_address_)) {
-    co_return co_await refuse_stopped(*snapshot, "CONNECT", target->host, target->port, true);
-  }
   const auto decision = decide_and_log(*snapshot, "CONNECT", target->host, target->port, true);
+  if (decision.reason == core::Reason::client_stopped) {
+    co_return co_await refuse_stopped(decision, "CONNECT", target->host, target->port, true);
+  }
   if (!decision.allowed()) {
     const core::DecisionRequest dr{"CONNECT", target->host, target->port, true};
     const auto info = core::make_deny_info(*snapshot, client_address_, dr, decision);
@@ -632,12 +675,18 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   connecting_ = nullptr;
   tunnel_client_ = &client_socket;
   tunnel_origin_ = &origin_socket;
+  tunnel_target_ = *target;
   const auto result =
       co_await run_tunnel(client_socket, origin_socket, std::move(early), timeouts_.tunnel_idle);
   tunnel_client_ = nullptr;
   tunnel_origin_ = nullptr;
+  tunnel_target_.reset();
   std::string ending = result.idle_timeout ? " idle-timeout" : "";
-  if (aborted_) ending += " closed-by-control";
+  if (closed_by_reload_) {
+    ending += " closed-by-reload";
+  } else if (aborted_) {
+    ending += " closed-by-control";
+  }
   if (!result.error.empty()) ending += " error=" + core::log_value(result.error);
   spdlog::info("tunnel closed addr={} host={} port={} sent={} received={}{}", client_text_,
                target->host.name, target->port, result.client_to_origin, result.origin_to_client,

@@ -6,6 +6,7 @@
 #include "core/config.hpp"
 #include "io/asio.hpp"
 #include "io/client_activity.hpp"
+#include "io/decision_feed.hpp"
 #include "io/policy_store.hpp"
 #include "io/resolver.hpp"
 
@@ -19,20 +20,23 @@ struct SessionSettings {
 
 // What a worker lends to each of its sessions. Everything here outlives the worker's
 // io_context (sessions deregister from `activity` in their destructor), and is only
-// touched from the worker's thread (PolicyStore and StoppedClients excepted, which are
+// touched from the worker's thread (PolicyStore and ClientSet excepted, which are
 // thread-safe).
 struct WorkerContext {
   Resolver& resolver;
   const PolicyStore& policies;
   const SessionSettings& settings;
   ClientActivity& activity;
-  const StoppedClients& stopped;
+  const ClientSet& stopped;
+  const ClientSet& learning;
+  DecisionFeed& feed;
 };
 
 // Serves one accepted client connection until it ends. Never throws: errors end the
 // session after answering the client where that is still possible. The session is
 // registered in context.activity while it runs, so that the worker can abort it; a
-// client in context.stopped gets 503 and the "stopped" page for every request.
+// client in context.stopped gets 503 and the "stopped" page for every request; a client in
+// context.learning has what its rules deny allowed and recorded.
 awaitable<void> run_session(WorkerContext& context, tcp::socket client);
 
 }  // namespace egressd::io

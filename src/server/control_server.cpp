@@ -1,17 +1,14 @@
-// The control socket: JSON lines over a unix socket, one coroutine per connection, and the
-// dispatch of each command to the ControlActions it acts on.
+// The control socket: JSON lines over a unix socket, one coroutine per connection.
 #include "server/control_server.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
-#include <map>
-#include <optional>
+#include <deque>
+#include <array>
 
 #include "core/decision_log.hpp"
 
@@ -22,230 +19,9 @@ namespace asio = io::asio;
 using io::error_code;
 using local_protocol = asio::local::stream_protocol;
 
-std::string format_utc(io::SystemTime time) {
-  const std::time_t t = std::chrono::system_clock::to_time_t(time);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  const auto n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return std::string(text, n);
-}
-
-namespace {
-
-json failure(std::string message) {
-  return json{{"ok", false}, {"error", std::move(message)}};
-}
-
-json problem_list(const core::Problems& problems) {
-  json out = json::array();
-  for (const auto& problem : problems) out.push_back(problem.to_string());
-  return out;
-}
-
-json reload_answer(const ReloadResult& result) {
-  if (!result.ok) {
-    json out = failure("reload failed: the previous rules stay in force");
-    out["problems"] = problem_list(result.problems);
-    return out;
-  }
-  json changed{{"added", result.changed.added},
-               {"removed", result.changed.removed},
-               {"modified", result.changed.modified}};
-  return json{{"ok", true},
-              {"generation", result.generation},
-              {"clients", result.clients},
-              {"problems", problem_list(result.problems)},
-              {"changed", std::move(changed)}};
-}
-
-// The clients a command names, resolved against the rules in force.
-struct NamedClients {
-  std::vector<core::IpAddress> addresses;
-  std::vector<std::string> names;  // label when the address has a rules file, else address
-  std::optional<std::string> error;
-};
-
-NamedClients resolve_clients(const json& request, const core::PolicySnapshot& snapshot) {
-  NamedClients out;
-  const auto it = request.find("clients");
-  if (it == request.end() || !it->is_array() || it->empty() ||
-      !std::all_of(it->begin(), it->end(), [](const json& v) { return v.is_string(); })) {
-    out.error = "invalid request: \"clients\" must be a non-empty list of client names";
-    return out;
-  }
-  std::map<std::string, const core::ClientPolicy*> by_label;
-  for (const auto& [address, client] : snapshot.clients)
-    by_label.emplace(client->label, client.get());
-  for (const json& value : *it) {
-    const auto& name = value.get_ref<const std::string&>();
-    std::optional<core::IpAddress> address;
-    if (const auto label = by_label.find(name); label != by_label.end()) {
-      address = label->second->address;
-    } else if (const auto parsed = core::IpAddress::parse(name)) {
-      address = parsed->unmapped();
-    }
-    if (!address) {
-      out.error = "unknown client: " + name;
-      return out;
-    }
-    if (std::find(out.addresses.begin(), out.addresses.end(), *address) != out.addresses.end()) {
-      continue;
-    }
-    const core::ClientPolicy* client = snapshot.find(*address);
-    out.addresses.push_back(*address);
-    out.names.push_back(client != nullptr ? client->label : address->to_string());
-  }
-  return out;
-}
-
-json nullable(const std::optional<std::string>& text) {
-  return text ? json(*text) : json(nullptr);
-}
-
-json client_row(const core::IpAddress& address, const core::ClientPolicy* client,
-                const io::ClientStats& stats, bool stopped) {
-  json row;
-  row["label"] = client != nullptr ? json(client->label) : json(nullptr);
-  row["address"] = address.to_string();
-  row["known"] = client != nullptr;
-  row["rules_file"] = client != nullptr ? json(client->rules_path) : json(nullptr);
-  row["mode"] =
-      client != nullptr ? json(std::string(core::to_string(client->mode))) : json(nullptr);
-  row["state"] = stopped ? "stopped" : "serving";
-  row["active_connections"] = stats.active_connections;
-  row["allowed"] = stats.allowed;
-  row["denied"] = stats.denied;
-  row["last_denied_host"] =
-      stats.last_denied_host.empty() ? json(nullptr) : json(stats.last_denied_host);
-  std::optional<std::string> seen;
-  if (stats.last_seen) seen = format_utc(*stats.last_seen);
-  row["last_seen"] = nullable(seen);
-  return row;
-}
-
-json show(ControlActions& actions) {
-  const auto snapshot = actions.policy();
-  const auto activity = actions.activity();
-  const auto stopped = actions.stopped();
-  const io::ClientStats none;
-  const auto stats_of = [&](const core::IpAddress& address) -> const io::ClientStats& {
-    const auto it = activity.find(address);
-    return it == activity.end() ? none : it->second;
-  };
-
-  std::vector<const core::ClientPolicy*> known;
-  for (const auto& [address, client] : snapshot->clients) known.push_back(client.get());
-  std::sort(known.begin(), known.end(),
-            [](const auto* a, const auto* b) { return a->label < b->label; });
-  // Addresses without a rules file that connected, or that were stopped by address.
-  std::vector<core::IpAddress> unknown;
-  for (const auto& [address, stats] : activity) {
-    if (snapshot->find(address) == nullptr) unknown.push_back(address);
-  }
-  for (const auto& address : *stopped) {
-    if (snapshot->find(address) == nullptr && activity.find(address) == activity.end()) {
-      unknown.push_back(address);
-    }
-  }
-  std::sort(unknown.begin(), unknown.end());
-
-  json clients = json::array();
-  for (const auto* client : known) {
-    clients.push_back(client_row(client->address, client, stats_of(client->address),
-                                 stopped->count(client->address) > 0));
-  }
-  for (const auto& address : unknown) {
-    clients.push_back(client_row(address, nullptr, stats_of(address), stopped->count(address) > 0));
-  }
-  return json{{"ok", true},
-              {"generation", snapshot->generation},
-              {"rules_dir", snapshot->rules_dir},
-              {"listen", actions.listen_addresses()},
-              {"workers", actions.worker_count()},
-              {"clients", std::move(clients)}};
-}
-
-std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& name : names) {
-    if (!out.empty()) out += ',';
-    out += name;
-  }
-  return out;
-}
-
-}  // namespace
-
-json dispatch_control_request(const json& request, ControlActions& actions) {
-  if (!request.is_object() || !request.contains("command") || !request["command"].is_string()) {
-    return failure("invalid request: expected a JSON object with a \"command\" string");
-  }
-  const auto& command = request["command"].get_ref<const std::string&>();
-
-  if (command == "show") return show(actions);
-  if (command == "reload") return reload_answer(actions.reload());
-  if (command == "kill-all") {
-    const auto closed = actions.close_all_connections();
-    spdlog::info("control: closed every connection closed_connections={}", closed);
-    return json{{"ok", true}, {"closed_connections", closed}};
-  }
-  if (command == "kill-all-and-restart") {
-    const auto closed = actions.close_all_connections();
-    spdlog::info("control: closed every connection closed_connections={}", closed);
-    json answer = reload_answer(actions.reload());
-    answer["closed_connections"] = closed;
-    return answer;
-  }
-  if (command != "stop" && command != "start" && command != "restart") {
-    return failure("unknown command: " + command);
-  }
-
-  // Commands that name clients: resolve every name before doing anything.
-  const auto named = resolve_clients(request, *actions.policy());
-  if (named.error) return failure(*named.error);
-  const auto names = json(named.names);
-  if (command == "restart") {
-    const auto result = actions.reload();
-    json answer = reload_answer(result);
-    if (!result.ok) return answer;
-    const auto closed = actions.close_connections(named.addresses);
-    spdlog::info("control: restarted clients={} closed_connections={}",
-                 core::log_value(joined(named.names)), closed);
-    answer["closed_connections"] = closed;
-    return answer;
-  }
-  const bool stop = command == "stop";
-  // Stopped first, then closed: a connection opened in between is refused, not missed.
-  actions.set_stopped(named.addresses, stop);
-  const std::size_t closed = stop ? actions.close_connections(named.addresses) : 0;
-  spdlog::info("control: {} clients={} closed_connections={}", stop ? "stopped" : "started",
-               core::log_value(joined(named.names)), closed);
-  return json{{"ok", true}, {"clients", names}, {"closed_connections", closed}};
-}
-
-ControlAnswer answer_control_line(std::string_view line, ControlActions& actions) {
-  json request = json::parse(line.begin(), line.end(), nullptr, false);
-  if (request.is_discarded()) {
-    return {failure("invalid request: not valid JSON"), true};
-  }
-  if (!request.is_object()) {
-    return {failure("invalid request: expected a JSON object with a \"command\" string"), true};
-  }
-  try {
-    return {dispatch_control_request(request, actions), false};
-  } catch (const std::exception& e) {
-    // A failure of our own (out of memory, a worker gone): the client hears about it.
-    spdlog::error("control: command failed: {}", e.what());
-    return {failure(std::string("internal error: ") + e.what()), false};
-  }
-}
-
-// ---- the socket ---------------------------------------------------------------------
-
 ControlServer::ControlServer(asio::io_context& io, ControlActions& actions,
-                             std::chrono::seconds idle_timeout)
-    : io_(io), actions_(actions), idle_timeout_(idle_timeout), acceptor_(io) {}
+                             std::chrono::seconds idle_timeout, io::DecisionFeed* feed)
+    : io_(io), actions_(actions), idle_timeout_(idle_timeout), feed_(feed), acceptor_(io) {}
 
 ControlServer::~ControlServer() {
   close();
@@ -393,7 +169,7 @@ io::awaitable<void> ControlServer::serve(Socket socket) {
         socket, asio::dynamic_buffer(buffer, kMaxLine + 1), '\n', io::with_ec(ec));
     ControlAnswer reply;
     if (ec == asio::error::not_found) {
-      reply = {failure("invalid request: the request line is longer than 64 KiB"), true};
+      reply = {control_failure("invalid request: the request line is longer than 64 KiB"), true};
     } else if (ec) {
       break;  // closed by the client, by the idle deadline or by close()
     } else {
@@ -409,12 +185,102 @@ io::awaitable<void> ControlServer::serve(Socket socket) {
     const std::string text = dump(reply.answer);
     co_await asio::async_write(socket, asio::buffer(text), io::with_ec(ec));
     if (ec || reply.close) break;
+    if (reply.watch) {
+      // A watch has no idle deadline: it lasts until the watcher goes.
+      deadline->socket = nullptr;
+      deadline->timer.cancel();
+      co_await stream_decisions(socket, reply.watch_client);
+      break;
+    }
   }
   deadline->socket = nullptr;
   deadline->timer.cancel();
   connections_.erase(&socket);
   error_code ignored;
   socket.close(ignored);
+}
+
+// What a watching connection has waiting, shared with the feed's subscriber and with the
+// coroutine that notices the watcher closing.
+struct ControlServer::Watch {
+  explicit Watch(asio::io_context& io) : wake(io) {}
+  asio::steady_timer wake;
+  std::deque<std::string> lines;
+  std::uint64_t dropped = 0;
+  bool closed = false;
+  bool reading = true;  // wait_for_close() has not returned yet
+};
+
+namespace {
+
+json event_json(const io::DecisionEvent& e) {
+  return json{{"time", format_utc(e.time)},
+              {"client", e.label.empty() ? json(nullptr) : json(e.label)},
+              {"address", e.client.to_string()},
+              {"method", e.method},
+              {"host", e.host},
+              {"port", e.port},
+              {"verdict", e.allowed ? "allow" : "deny"},
+              {"reason", e.reason},
+              {"rule", e.rule.empty() ? json(nullptr) : json(e.rule)}};
+}
+
+}  // namespace
+
+io::awaitable<void> ControlServer::wait_for_close(Socket& socket, std::shared_ptr<Watch> watch) {
+  // A watcher sends nothing more; anything it sends is ignored, EOF or an error ends it.
+  std::array<char, 256> sink{};
+  for (;;) {
+    error_code ec;
+    co_await socket.async_read_some(asio::buffer(sink), io::with_ec(ec));
+    if (ec) break;
+  }
+  watch->closed = true;
+  watch->reading = false;
+  watch->wake.cancel();
+}
+
+io::awaitable<void> ControlServer::stream_decisions(Socket& socket,
+                                                    std::optional<core::IpAddress> client) {
+  auto watch = std::make_shared<Watch>(io_);
+  if (feed_ == nullptr) co_return;
+  const auto id = feed_->subscribe([watch, client](const io::DecisionEvent& event) {
+    if (client && event.client != *client) return;
+    if (watch->lines.size() >= kMaxWatchBacklog) {
+      ++watch->dropped;
+      return;
+    }
+    watch->lines.push_back(dump(event_json(event)));
+    watch->wake.cancel();
+  });
+  asio::co_spawn(io_, wait_for_close(socket, watch), asio::detached);
+  while (!watch->closed) {
+    if (watch->lines.empty()) {
+      error_code ec;
+      watch->wake.expires_after(std::chrono::hours(24));
+      co_await watch->wake.async_wait(io::with_ec(ec));
+      continue;
+    }
+    std::string text;
+    if (watch->dropped > 0) {
+      text = dump(json{{"dropped", watch->dropped}});
+      watch->dropped = 0;
+    }
+    for (const auto& line : watch->lines) text += line;
+    watch->lines.clear();
+    error_code ec;
+    co_await asio::async_write(socket, asio::buffer(text), io::with_ec(ec));
+    if (ec) break;
+  }
+  feed_->unsubscribe(id);
+  // The reader must be done with the socket before the caller destroys it.
+  error_code ignored;
+  socket.close(ignored);
+  while (watch->reading) {
+    watch->wake.expires_after(std::chrono::milliseconds(10));
+    error_code ec;
+    co_await watch->wake.async_wait(io::with_ec(ec));
+  }
 }
 
 }  // namespace egressd::server

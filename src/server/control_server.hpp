@@ -1,10 +1,11 @@
 // The control socket: a unix-socket JSON-lines server for egressctl
-// (docs/control-protocol.md), and the dispatch of its commands.
+// (docs/control-protocol.md).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -16,55 +17,12 @@
 #include "core/policy_diff.hpp"
 #include "core/problem.hpp"
 #include "io/asio.hpp"
+#include "io/decision_feed.hpp"
 #include "io/client_activity.hpp"
 #include "io/policy_store.hpp"
+#include "server/control_commands.hpp"
 
 namespace egressd::server {
-
-// How a reload went. With ok, the new snapshot is in force; without, the old one stays.
-struct ReloadResult {
-  bool ok = false;
-  std::uint64_t generation = 0;  // of the snapshot in force afterwards
-  std::size_t clients = 0;       // clients with a rules file in force afterwards
-  core::Problems problems;       // errors (only when !ok) and warnings
-  core::PolicyDiff changed;      // empty when !ok
-};
-
-// What the control commands act on. Server implements it; tests use a fake. Called on
-// the control thread only.
-class ControlActions {
- public:
-  virtual ~ControlActions() = default;
-
-  virtual io::SnapshotPtr policy() const = 0;
-  // Every client any worker knows, merged over the workers.
-  virtual std::unordered_map<core::IpAddress, io::ClientStats> activity() = 0;
-  virtual std::shared_ptr<const io::StoppedClients::Set> stopped() const = 0;
-  virtual std::vector<std::string> listen_addresses() const = 0;
-  virtual std::size_t worker_count() const = 0;
-
-  virtual ReloadResult reload() = 0;
-  virtual void set_stopped(const std::vector<core::IpAddress>& clients, bool stopped) = 0;
-  // Closes the connections of those clients (of every client); returns how many.
-  virtual std::size_t close_connections(const std::vector<core::IpAddress>& clients) = 0;
-  virtual std::size_t close_all_connections() = 0;
-};
-
-// Answers one request object. Never throws for any JSON input: a request that is not an
-// object with a "command" string, an unknown command, bad "clients" or an unknown client
-// name give {"ok": false, "error": ...} and no side effect.
-nlohmann::json dispatch_control_request(const nlohmann::json& request, ControlActions& actions);
-
-struct ControlAnswer {
-  nlohmann::json answer;
-  bool close = false;  // the line was not a JSON object: answer, then close the connection
-};
-
-// Parses one request line (without its '\n') and dispatches it.
-ControlAnswer answer_control_line(std::string_view line, ControlActions& actions);
-
-// "2026-11-23T10:00:00Z".
-std::string format_utc(io::SystemTime time);
 
 // Serves the control socket on the io_context it is given (the control thread's). Each
 // connection is its own coroutine with a bounded line and an idle deadline, so one slow
@@ -74,8 +32,12 @@ class ControlServer {
   static constexpr std::size_t kMaxLine = 64 * 1024;
   static constexpr std::size_t kMaxConnections = 32;
 
+  static constexpr std::size_t kMaxWatchBacklog = 4096;  // lines waiting for a slow watcher
+
+  // `feed` serves "watch"; without it, watch answers but streams nothing.
   ControlServer(io::asio::io_context& io, ControlActions& actions,
-                std::chrono::seconds idle_timeout = std::chrono::seconds(60));
+                std::chrono::seconds idle_timeout = std::chrono::seconds(60),
+                io::DecisionFeed* feed = nullptr);
   ~ControlServer();
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
@@ -96,10 +58,15 @@ class ControlServer {
   using Socket = io::asio::local::stream_protocol::socket;
   io::awaitable<void> accept_loop();
   io::awaitable<void> serve(Socket socket);
+  struct Watch;
+  // Streams decisions to a watching connection until it closes (or close()).
+  io::awaitable<void> stream_decisions(Socket& socket, std::optional<core::IpAddress> client);
+  static io::awaitable<void> wait_for_close(Socket& socket, std::shared_ptr<Watch> watch);
 
   io::asio::io_context& io_;
   ControlActions& actions_;
   std::chrono::seconds idle_timeout_;
+  io::DecisionFeed* feed_;
   io::asio::local::stream_protocol::acceptor acceptor_;
   std::string path_;
   std::unordered_set<Socket*> connections_;

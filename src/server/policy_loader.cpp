@@ -69,7 +69,8 @@ core::ParsedConfig load_config_file(const std::string& path) {
   return parsed;
 }
 
-core::SnapshotBuild load_policy(const core::Config& config, std::uint64_t generation) {
+core::SnapshotBuild load_policy(const core::Config& config, std::uint64_t generation,
+                                const core::PolicySnapshot* previous) {
   namespace fs = std::filesystem;
   core::SnapshotBuild failed;
   std::error_code ec;
@@ -84,11 +85,10 @@ core::SnapshotBuild load_policy(const core::Config& config, std::uint64_t genera
     if (core::is_ignored_file_name(name)) continue;
     std::error_code type_ec;
     if (!it->is_regular_file(type_ec)) continue;  // sub-folders are not rules files
-    core::SourceFile file{name, it->path().string(), {}};
-    std::string error;
-    if (!read_file(file.path, file.content, error)) {
-      failed.problems.push_back(file_error(file.path, "cannot read rules file: " + error));
-      continue;
+    core::SourceFile file{name, it->path().string(), {}, {}};
+    // An unreadable file is that file's error: build_snapshot keeps its client's rules.
+    if (!read_file(file.path, file.content, file.read_error) && file.read_error.empty()) {
+      file.read_error = "read error";
     }
     files.push_back(std::move(file));
   }
@@ -99,7 +99,7 @@ core::SnapshotBuild load_policy(const core::Config& config, std::uint64_t genera
   // Sorted so that problems and duplicate reports come out the same on every run.
   std::sort(files.begin(), files.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
-  return core::build_snapshot(config, files, generation);
+  return core::build_snapshot(config, files, generation, previous);
 }
 
 }  // namespace egressd::server

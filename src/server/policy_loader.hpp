@@ -15,8 +15,10 @@ namespace egressd::server {
 core::ParsedConfig load_config_file(const std::string& path);
 
 // Reads every regular file of config.rules_dir (not recursing; hidden and editor
-// leftover files skipped) and builds a snapshot. A folder or file that cannot be read
-// is an error naming it; the snapshot is null whenever there is an error.
-core::SnapshotBuild load_policy(const core::Config& config, std::uint64_t generation);
+// leftover files skipped) and builds a snapshot (see core::build_snapshot for the
+// per-file rules and `previous`). A folder that cannot be read is an error naming it,
+// and the snapshot is null; a file that cannot be read is an error of that file only.
+core::SnapshotBuild load_policy(const core::Config& config, std::uint64_t generation,
+                                const core::PolicySnapshot* previous = nullptr);
 
 }  // namespace egressd::server

@@ -6,6 +6,8 @@
 
 #include <csignal>
 #include <future>
+#include <map>
+#include <tuple>
 #include <thread>
 
 #include "core/decision_log.hpp"
@@ -25,11 +27,11 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 
 struct Server::Worker {
   Worker(const core::Config& config, const io::PolicyStore& policies,
-         const io::StoppedClients& stopped)
+         const io::ClientSet& stopped, const io::ClientSet& learning, io::DecisionFeed& feed)
       : io(1),
         resolver(io, config.dns_servers, config.timeouts.dns),
         settings{config.timeouts, config.limits, config.via_name},
-        context{resolver, policies, settings, activity, stopped} {}
+        context{resolver, policies, settings, activity, stopped, learning, feed} {}
 
   // Declared before io: sessions still pending when io is destroyed deregister here.
   io::ClientActivity activity;
@@ -92,12 +94,16 @@ bool address_is_free(const tcp::endpoint& endpoint, std::string& error) {
 
 }  // namespace
 
-Server::Server(core::Config config, io::SnapshotPtr initial, Reloader reloader)
-    : config_(std::move(config)), policies_(std::move(initial)), reloader_(std::move(reloader)) {
+Server::Server(core::Config config, io::SnapshotPtr initial, Reloader reloader,
+               std::string config_path)
+    : config_(std::move(config)),
+      config_path_(std::move(config_path)),
+      policies_(std::move(initial)),
+      reloader_(std::move(reloader)) {
   unsigned count = config_.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < count; ++i) {
-    workers_.push_back(std::make_unique<Worker>(config_, policies_, stopped_));
+    workers_.push_back(std::make_unique<Worker>(config_, policies_, stopped_, learning_, feed_));
   }
 }
 
@@ -113,7 +119,8 @@ bool Server::listen(std::string& error) {
   // anything else.
   if (!config_.control_socket.empty()) {
     ControlActions& actions = *this;
-    control_ = std::make_unique<ControlServer>(control_io_, actions);
+    control_ = std::make_unique<ControlServer>(control_io_, actions, std::chrono::seconds(60),
+                                               &feed_);
     if (!control_->open(config_.control_socket, error)) {
       error += " (set control_socket to another path, or to \"\" to turn it off)";
       control_.reset();
@@ -159,7 +166,8 @@ std::string labels(const std::vector<std::string>& names) {
 
 ReloadResult Server::reload() {
   const auto generation = ++generation_;
-  auto build = reloader_(generation);
+  const auto before = policies_.current();
+  auto build = reloader_(generation, before.get());
   for (const auto& problem : build.problems) {
     if (problem.severity == core::Problem::Severity::error) {
       spdlog::error("reload: {}", problem.to_string());
@@ -169,7 +177,6 @@ ReloadResult Server::reload() {
   }
   ReloadResult result;
   result.problems = std::move(build.problems);
-  const auto before = policies_.current();
   if (!build.snapshot) {
     spdlog::error("reload failed: keeping the rules loaded before (generation {})",
                   before->generation);
@@ -177,15 +184,70 @@ ReloadResult Server::reload() {
     result.clients = before->clients.size();
     return result;
   }
-  result.ok = true;
+  result.applied = true;
+  result.ok = !core::has_errors(result.problems);
   result.generation = generation;
   result.clients = build.snapshot->clients.size();
   result.changed = core::diff_snapshots(*before, *build.snapshot);
-  spdlog::info("reloaded rules generation={} clients={} added={} removed={} modified={}",
+  std::vector<std::string> kept;
+  for (const auto& [address, client] : build.snapshot->clients) {
+    if (client->state != core::RulesState::current) kept.push_back(client->label);
+  }
+  std::sort(kept.begin(), kept.end());
+  spdlog::info("reloaded rules generation={} clients={} added={} removed={} modified={} "
+               "with-errors={}",
                generation, result.clients, labels(result.changed.added),
-               labels(result.changed.removed), labels(result.changed.modified));
-  policies_.publish(std::move(build.snapshot));
+               labels(result.changed.removed), labels(result.changed.modified), labels(kept));
+  io::SnapshotPtr published = std::move(build.snapshot);
+  policies_.publish(published);
+  if (published->recheck_tunnels && !workers_.empty() && workers_.front()->thread.joinable()) {
+    result.tunnels_closed = close_denied_tunnels(published);
+  }
+  update_watch(*published);
   return result;
+}
+
+std::size_t Server::close_denied_tunnels(const io::SnapshotPtr& snapshot) {
+  std::size_t closed = 0;
+  for (const auto n : on_each_worker<std::size_t>(
+           [&snapshot](Worker& w) { return w.activity.abort_not_allowed(*snapshot); })) {
+    closed += n;
+  }
+  if (closed > 0) spdlog::info("reload: closed {} tunnel(s) the new rules deny", closed);
+  return closed;
+}
+
+void Server::update_watch(const core::PolicySnapshot& snapshot) {
+  std::vector<std::string> wanted;
+  if (snapshot.watch) {
+    if (!config_path_.empty()) wanted.push_back(config_path_);
+    wanted.push_back(snapshot.rules_dir);
+  }
+  if (wanted == watched_ && (watcher_ != nullptr) == !wanted.empty()) return;
+  watched_ = wanted;
+  if (wanted.empty()) {
+    if (watcher_) watcher_->stop();
+    watcher_.reset();
+    return;
+  }
+  if (!watcher_) {
+    watcher_ = std::make_unique<FileWatcher>(control_io_, [this] {
+      spdlog::info("rules or config changed: reloading");
+      reload();
+    });
+  }
+  std::vector<std::string> files;
+  if (!config_path_.empty()) files.push_back(config_path_);
+  std::string error;
+  if (!watcher_->watch(files, {snapshot.rules_dir}, error)) {
+    spdlog::error("cannot watch for changes ({}): reload with SIGHUP or egressctl reload",
+                  error);
+    watcher_.reset();
+    return;
+  }
+  spdlog::info("watching for changes config={} rules_dir={}",
+               core::log_value(config_path_.empty() ? "-" : config_path_),
+               core::log_value(snapshot.rules_dir));
 }
 
 template <class T>
@@ -232,6 +294,54 @@ std::size_t Server::close_connections(const std::vector<core::IpAddress>& client
   return closed;
 }
 
+void Server::set_learning(const std::vector<core::IpAddress>& clients, bool on) {
+  if (on) {
+    // A fresh recording: what was learned before is forgotten.
+    on_each_worker<bool>([&clients](Worker& w) {
+      for (const auto& client : clients) w.activity.clear_learned(client);
+      return true;
+    });
+  }
+  learning_.set(clients, on);
+  const auto snapshot = policies_.current();
+  if (!on && snapshot->recheck_tunnels) close_denied_tunnels(snapshot);
+}
+
+std::vector<io::DeniedRequest> Server::denied(const core::IpAddress& client,
+                                              std::optional<io::SystemTime> since) {
+  std::vector<io::DeniedRequest> all;
+  for (auto& part : on_each_worker<std::vector<io::DeniedRequest>>(
+           [&](Worker& w) { return w.activity.denied(client, since); })) {
+    all.insert(all.end(), std::make_move_iterator(part.begin()),
+               std::make_move_iterator(part.end()));
+  }
+  std::stable_sort(all.begin(), all.end(),
+                   [](const auto& a, const auto& b) { return a.time < b.time; });
+  return all;
+}
+
+std::vector<io::LearnedRequest> Server::learned(const core::IpAddress& client,
+                                                std::uint64_t& dropped) {
+  struct Part {
+    std::vector<io::LearnedRequest> requests;
+    std::uint64_t dropped = 0;
+  };
+  std::map<std::tuple<std::string, std::uint16_t, bool>, io::LearnedRequest> merged;
+  dropped = 0;
+  for (auto& part : on_each_worker<Part>([&](Worker& w) {
+         return Part{w.activity.learned(client), w.activity.learned_dropped(client)};
+       })) {
+    dropped += part.dropped;
+    for (auto& r : part.requests) {
+      auto [it, added] = merged.try_emplace({r.host, r.port, r.is_connect}, r);
+      if (!added) it->second.count += r.count;
+    }
+  }
+  std::vector<io::LearnedRequest> out;
+  for (auto& [key, r] : merged) out.push_back(std::move(r));
+  return out;
+}
+
 std::size_t Server::close_all_connections() {
   std::size_t closed = 0;
   for (const auto n :
@@ -267,10 +377,12 @@ int Server::run() {
   };
   signals.async_wait(on_signal);
   if (control_) control_->start();
+  update_watch(*policies_.current());
   while (!stopping && control_io_.run_one() > 0) {
   }
 
   // Let the control connections' coroutines see their sockets closed and finish.
+  if (watcher_) watcher_->stop();
   if (control_) control_->close();
   error_code cancel_error;
   signals.cancel(cancel_error);

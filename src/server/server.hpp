@@ -11,12 +11,16 @@
 #include "io/asio.hpp"
 #include "io/client_activity.hpp"
 #include "io/policy_store.hpp"
+#include "io/decision_feed.hpp"
 #include "server/control_server.hpp"
+#include "server/file_watcher.hpp"
 
 namespace egressd::server {
 
-// Builds a new snapshot from disk (config and rules as they are now).
-using Reloader = std::function<core::SnapshotBuild(std::uint64_t generation)>;
+// Builds a new snapshot from disk (config and rules as they are now); `previous` is the
+// snapshot in force, whose rules a client keeps when its file has errors now.
+using Reloader = std::function<core::SnapshotBuild(std::uint64_t generation,
+                                                   const core::PolicySnapshot* previous)>;
 
 // The main thread is the control thread: it runs the signal handling and the control
 // socket on its own io_context. Everything that belongs to a worker (its sessions and
@@ -24,7 +28,10 @@ using Reloader = std::function<core::SnapshotBuild(std::uint64_t generation)>;
 // posts a task to each worker and waits for the answers.
 class Server final : private ControlActions {
  public:
-  Server(core::Config config, io::SnapshotPtr initial, Reloader reloader);
+  // `config_path` (empty when there is none) is watched for changes with the rules folder
+  // when the snapshot says `watch`.
+  Server(core::Config config, io::SnapshotPtr initial, Reloader reloader,
+         std::string config_path = {});
   ~Server() override;
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -37,13 +44,16 @@ class Server final : private ControlActions {
   // address or the control socket cannot be opened.
   bool listen(std::string& error);
 
-  // Serves until SIGINT or SIGTERM; SIGHUP reloads config and rules (a reload with
-  // errors is logged with file:line and the running rules stay), and so does the
-  // control socket's reload. Returns the exit code.
+  // Serves until SIGINT or SIGTERM; SIGHUP reloads config and rules (errors are logged
+  // with file:line; a file with errors keeps its client's running rules), and so do the
+  // control socket's reload and, with `watch`, any change of the config file or the
+  // rules folder (debounced). Returns the exit code.
   int run();
 
-  // Builds a new snapshot from disk and publishes it unless it has errors. Logs the
-  // outcome. The one reload path of SIGHUP and the control socket; control thread only.
+  // Builds a new snapshot from disk and publishes it unless the config or the folder
+  // could not be read. Logs the outcome; with recheck_tunnels, closes the open tunnels
+  // the new rules deny. The one reload path of SIGHUP, the watcher and the control
+  // socket; control thread only.
   ReloadResult reload() override;
 
  private:
@@ -56,24 +66,42 @@ class Server final : private ControlActions {
   // ControlActions
   io::SnapshotPtr policy() const override { return policies_.current(); }
   std::unordered_map<core::IpAddress, io::ClientStats> activity() override;
-  std::shared_ptr<const io::StoppedClients::Set> stopped() const override {
+  std::shared_ptr<const io::ClientSet::Set> stopped() const override {
     return stopped_.current();
+  }
+  std::shared_ptr<const io::ClientSet::Set> learning() const override {
+    return learning_.current();
   }
   std::vector<std::string> listen_addresses() const override { return listening_; }
   std::size_t worker_count() const override { return workers_.size(); }
   void set_stopped(const std::vector<core::IpAddress>& clients, bool stopped) override;
   std::size_t close_connections(const std::vector<core::IpAddress>& clients) override;
   std::size_t close_all_connections() override;
+  void set_learning(const std::vector<core::IpAddress>& clients, bool on) override;
+  std::vector<io::DeniedRequest> denied(const core::IpAddress& client,
+                                        std::optional<io::SystemTime> since) override;
+  std::vector<io::LearnedRequest> learned(const core::IpAddress& client,
+                                          std::uint64_t& dropped) override;
+
+  // Closes, on every worker, the tunnels `snapshot` denies; returns how many.
+  std::size_t close_denied_tunnels(const io::SnapshotPtr& snapshot);
+  // Points the watcher at the config file and the snapshot's rules folder (or stops it).
+  void update_watch(const core::PolicySnapshot& snapshot);
 
   core::Config config_;
+  std::string config_path_;
   io::PolicyStore policies_;
-  io::StoppedClients stopped_;
+  io::ClientSet stopped_;
+  io::ClientSet learning_;
   Reloader reloader_;
   std::uint64_t generation_ = 1;
   std::vector<std::string> listening_;  // as bound ("127.0.0.1:8100")
-  std::vector<std::unique_ptr<Worker>> workers_;
   io::asio::io_context control_io_{1};
+  io::DecisionFeed feed_{control_io_};
+  std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<FileWatcher> watcher_;
+  std::vector<std::string> watched_;  // what watcher_ watches now
 };
 
 }  // namespace egressd::server

@@ -86,7 +86,7 @@ def egressd(request, tmp_path, dns_server):
 
     With use_config (the default) a TOML config is written with the given keys on top
     of: listen 127.0.0.1:0, the rules folder, 2 workers, the DNS fixture as server, a
-    control socket in the instance's folder.
+    control socket in the instance's folder, watch = false.
     With use_config=False, `args` are passed as they are (e.g. --listen/--rules), with
     "{rules}" replaced by the rules folder."""
     started = []
@@ -110,6 +110,9 @@ def egressd(request, tmp_path, dns_server):
                 "dns": {"servers": [dns_server.endpoint]},
                 # Its own control socket, never the system-wide default in /run.
                 "control_socket": str(workdir / "control.sock"),
+                # Reloads happen when a test asks for them, so that what each reload
+                # changed is known; test_watch.py turns watching on.
+                "watch": False,
             }
             cfg = _merge(cfg, config)
             config_path = workdir / "egressd.toml"

@@ -7,49 +7,12 @@ import os
 import shutil
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
 from helpers.client import curl
 from helpers.common import ALICE, ALICE_FILE, STRANGER, anchored, two_clients
-from helpers.proxy import REPO
-
-OK, FAILED, USAGE, UNREACHABLE = 0, 1, 2, 3
-
-
-def egressctl_binary():
-    return Path(os.environ.get("EGRESSCTL_BIN", REPO / "build" / "dev" / "egressctl"))
-
-
-def run_ctl(*args, prefix=(), timeout=30):
-    binary = egressctl_binary()
-    if not binary.exists():
-        raise RuntimeError("egressctl not found at %s (build it, or set EGRESSCTL_BIN)" % binary)
-    return subprocess.run(list(prefix) + [str(binary)] + [str(a) for a in args],
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=timeout)
-
-
-class Ctl:
-    """egressctl bound to one egressd's socket."""
-
-    def __init__(self, socket_path, config_path=None):
-        self.socket_path = socket_path
-        self.config_path = config_path
-
-    def __call__(self, *args, expect=OK, prefix=()):
-        r = run_ctl("--socket", self.socket_path, *args, prefix=prefix)
-        assert r.returncode == expect, "egressctl %s: exit %d (wanted %d)\nstdout: %s\n" \
-            "stderr: %s" % (" ".join(map(str, args)), r.returncode, expect, r.stdout, r.stderr)
-        return r
-
-    def json(self, *args, expect=OK):
-        return json.loads(self("--json", *args, expect=expect).stdout)
-
-    def show(self):
-        """The clients of `show --json`, by label (or address when unknown)."""
-        return {c["label"] or c["address"]: c for c in self.json("show")["clients"]}
+from helpers.ctl import FAILED, OK, UNREACHABLE, USAGE, Ctl, run_ctl
 
 
 @pytest.fixture
@@ -129,10 +92,26 @@ def test_reload_with_errors_prints_file_line_and_keeps_the_old_rules(ctl_proxy):
     (proxy.rules_dir / ALICE_FILE).write_text("# broken\n^allowed\\.test(\n")
     r = ctl("reload", expect=FAILED)
     assert "%s:2: error:" % (proxy.rules_dir / ALICE_FILE) in r.stderr, r.stderr
-    assert "previous rules stay" in r.stderr, r.stderr
+    assert "keep the rules they had" in r.stderr, r.stderr
     assert get(proxy, origin).status == 200
     answer = ctl.json("reload", expect=FAILED)
-    assert answer["ok"] is False and answer["problems"], answer
+    assert answer["ok"] is False and answer["applied"] is True and answer["problems"], answer
+    # show says which rules are in force and why, until the file is fixed.
+    r = ctl("show")
+    assert "alice: its rules file has errors; the rules loaded before stay in force" in r.stdout
+    assert "%s:2: error:" % (proxy.rules_dir / ALICE_FILE) in r.stdout, r.stdout
+    (proxy.rules_dir / ALICE_FILE).write_text(anchored("allowed.test") + "\n")
+    ctl("reload")
+    assert "has errors" not in ctl("show").stdout
+
+    # A rules folder that cannot be read keeps everything as it was.
+    proxy.rules_dir.rename(proxy.rules_dir.with_name("moved"))
+    try:
+        r = ctl("reload", expect=FAILED)
+        assert "previous rules stay" in r.stderr, r.stderr
+        assert get(proxy, origin).status == 200
+    finally:
+        proxy.rules_dir.with_name("moved").rename(proxy.rules_dir)
 
 
 # ---- stop / start / restart / kill-all --------------------------------------------------
@@ -299,4 +278,4 @@ def test_update_reloads_and_opens_the_firewall(ctl_proxy, netns):
     # A failed reload still reconciles the firewall, and says it failed.
     (proxy.rules_dir / ALICE_FILE).write_text("(\n")
     r = ctl("update", "--port", "8100", expect=FAILED, prefix=prefix)
-    assert "previous rules stay" in r.stderr and "already open" in r.stdout, r
+    assert "keep the rules they had" in r.stderr and "already open" in r.stdout, r

@@ -20,7 +20,14 @@ Host host(std::string name) {
 }
 
 SourceFile file(std::string name, std::string content) {
-  return SourceFile{name, "/rules/" + name, std::move(content)};
+  return SourceFile{name, "/rules/" + name, std::move(content), {}};
+}
+
+// A GET on port 80 of `name` (the Host must outlive the decide() call only).
+Decision decide_get(const PolicySnapshot& snapshot, const IpAddress& client,
+                    const std::string& name) {
+  const Host h = host(name);
+  return decide(snapshot, client, DecisionRequest{"GET", h, 80, false});
 }
 
 std::string messages(const Problems& problems) {
@@ -58,7 +65,7 @@ TEST(BuildSnapshot, ClientsFromFileNames) {
   EXPECT_EQ(work->label, "work");
   EXPECT_EQ(work->rules_path, "/rules/work.10.137.0.12");
   EXPECT_EQ(work->mode, ListMode::allow_list);
-  EXPECT_EQ(work->matcher.rules().size(), 1u);
+  EXPECT_EQ(work->matcher->rules().size(), 1u);
 
   const ClientPolicy* personal = snapshot->find(ip("10.137.0.13"));
   ASSERT_NE(personal, nullptr);
@@ -101,27 +108,91 @@ TEST(BuildSnapshot, BadFileNamesAreWarningsAndSkipped) {
   EXPECT_EQ(build.snapshot->clients.size(), 1u);
 }
 
-TEST(BuildSnapshot, BadRuleIsAnErrorWithLineAndNoSnapshot) {
+TEST(BuildSnapshot, BadRuleIsAnErrorOfThatFileOnly) {
   const auto build = build_snapshot(
-      Config{}, {file("work.10.0.0.1", "ok\n# x\n(abc\n"), file("b.10.0.0.2", "")}, 1);
-  EXPECT_EQ(build.snapshot, nullptr);
+      Config{}, {file("work.10.0.0.1", "ok\n# x\n(abc\n"), file("b.10.0.0.2", "fine")}, 1);
+  ASSERT_NE(build.snapshot, nullptr);
   ASSERT_EQ(build.problems.size(), 1u);
   EXPECT_EQ(build.problems[0].to_string(),
             "/rules/work.10.0.0.1:3: error: invalid regular expression: missing ): (abc");
+  EXPECT_EQ(build.snapshot->problems.size(), 1u);
+  // The good file is loaded; the broken one, never loaded before, allows nothing.
+  const ClientPolicy* b = build.snapshot->find(ip("10.0.0.2"));
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->state, RulesState::current);
+  const ClientPolicy* work = build.snapshot->find(ip("10.0.0.1"));
+  ASSERT_NE(work, nullptr);
+  EXPECT_EQ(work->state, RulesState::unusable);
+  ASSERT_EQ(work->errors.size(), 1u);
+  EXPECT_EQ(work->errors[0].line, 3);
+  const auto decision = decide_get(*build.snapshot, ip("10.0.0.1"), "ok");
+  EXPECT_FALSE(decision.allowed());
+  EXPECT_EQ(decision.reason, Reason::rules_unusable);
+}
+
+TEST(BuildSnapshot, UnusableBlockListClientIsDeniedToo) {
+  Config config;
+  config.default_mode = ListMode::block_list;
+  const auto build = build_snapshot(config, {file("work.10.0.0.1", "(abc\n")}, 1);
+  ASSERT_NE(build.snapshot, nullptr);
+  EXPECT_EQ(decide_get(*build.snapshot, ip("10.0.0.1"), "anything").reason,
+            Reason::rules_unusable);
+}
+
+TEST(BuildSnapshot, BrokenFileKeepsThePreviousRulesOfThatClient) {
+  const auto before = build_ok(Config{}, {file("work.10.0.0.1", "^old$\n"),
+                                          file("b.10.0.0.2", "^b-old$\n")});
+  const auto build = build_snapshot(
+      Config{}, {file("work.10.0.0.1", "^new$\n(abc\n"), file("b.10.0.0.2", "^b-new$\n")}, 8,
+      before.get());
+  ASSERT_NE(build.snapshot, nullptr);
+  const ClientPolicy* work = build.snapshot->find(ip("10.0.0.1"));
+  ASSERT_NE(work, nullptr);
+  EXPECT_EQ(work->state, RulesState::previous);
+  EXPECT_EQ(work->errors.size(), 1u);
+  EXPECT_TRUE(decide_get(*build.snapshot, ip("10.0.0.1"), "old").allowed());
+  EXPECT_FALSE(decide_get(*build.snapshot, ip("10.0.0.1"), "new").allowed());
+  // The other client's good edit is in force.
+  EXPECT_TRUE(decide_get(*build.snapshot, ip("10.0.0.2"), "b-new").allowed());
+  EXPECT_FALSE(decide_get(*build.snapshot, ip("10.0.0.2"), "b-old").allowed());
+
+  // Still broken at the next reload: still the rules of the last good version.
+  const auto again =
+      build_snapshot(Config{}, {file("work.10.0.0.1", "(abc\n")}, 9, build.snapshot.get());
+  EXPECT_TRUE(decide_get(*again.snapshot, ip("10.0.0.1"), "old").allowed());
+  // Fixed: the file as it is now.
+  const auto fixed =
+      build_snapshot(Config{}, {file("work.10.0.0.1", "^new$\n")}, 10, again.snapshot.get());
+  EXPECT_EQ(fixed.snapshot->find(ip("10.0.0.1"))->state, RulesState::current);
+  EXPECT_TRUE(fixed.snapshot->find(ip("10.0.0.1"))->errors.empty());
+  EXPECT_TRUE(decide_get(*fixed.snapshot, ip("10.0.0.1"), "new").allowed());
+}
+
+TEST(BuildSnapshot, UnreadableFileKeepsThePreviousRules) {
+  const auto before = build_ok(Config{}, {file("work.10.0.0.1", "^old$\n")});
+  SourceFile unreadable = file("work.10.0.0.1", "");
+  unreadable.read_error = "Permission denied";
+  const auto build = build_snapshot(Config{}, {unreadable}, 8, before.get());
+  ASSERT_EQ(build.problems.size(), 1u);
+  EXPECT_EQ(build.problems[0].to_string(),
+            "/rules/work.10.0.0.1: error: cannot read rules file: Permission denied");
+  EXPECT_TRUE(decide_get(*build.snapshot, ip("10.0.0.1"), "old").allowed());
 }
 
 TEST(BuildSnapshot, BadLineIsAnError) {
   const auto build = build_snapshot(Config{}, {file("work.10.0.0.1", "ok\n\xff\n")}, 1);
-  EXPECT_EQ(build.snapshot, nullptr);
   ASSERT_EQ(build.problems.size(), 1u);
   EXPECT_EQ(build.problems[0].line, 2);
+  EXPECT_EQ(build.snapshot->find(ip("10.0.0.1"))->state, RulesState::unusable);
 }
 
 TEST(BuildSnapshot, DuplicateAddressNamesBothFiles) {
   // Given in reverse order: messages do not depend on directory order.
   const auto build =
       build_snapshot(Config{}, {file("work.10.0.0.1", ""), file("home.10.0.0.1", "")}, 1);
-  EXPECT_EQ(build.snapshot, nullptr);
+  // The first file by name keeps the address; the second one is not loaded.
+  ASSERT_NE(build.snapshot, nullptr);
+  EXPECT_EQ(build.snapshot->find(ip("10.0.0.1"))->label, "home");
   ASSERT_EQ(build.problems.size(), 1u) << messages(build.problems);
   const Problem& p = build.problems[0];
   EXPECT_EQ(p.severity, Problem::Severity::error);
@@ -133,14 +204,14 @@ TEST(BuildSnapshot, DuplicateAddressNamesBothFiles) {
 TEST(BuildSnapshot, DuplicateMappedAddressIsTheSameClient) {
   const auto build =
       build_snapshot(Config{}, {file("a.10.0.0.1", ""), file("b.::ffff:10.0.0.1", "")}, 1);
-  EXPECT_EQ(build.snapshot, nullptr);
+  EXPECT_EQ(build.snapshot->clients.size(), 1u);
   EXPECT_EQ(build.problems.size(), 1u) << messages(build.problems);
 }
 
 TEST(BuildSnapshot, DuplicateLabelNamesBothFiles) {
   const auto build =
       build_snapshot(Config{}, {file("work.10.0.0.2", ""), file("work.10.0.0.1", "")}, 1);
-  EXPECT_EQ(build.snapshot, nullptr);
+  EXPECT_EQ(build.snapshot->clients.size(), 1u);
   ASSERT_EQ(build.problems.size(), 1u) << messages(build.problems);
   EXPECT_EQ(build.problems[0].file, "/rules/work.10.0.0.2");
   EXPECT_NE(build.problems[0].message.find("/rules/work.10.0.0.1"), std::string::npos);
@@ -323,7 +394,7 @@ TEST_F(DecideTest, PrefixedRulesInSnapshots) {
 
   const auto build =
       build_snapshot(Config{}, {file("a.10.0.0.9", "domain:ok.example\nip:10.0.0.1/8\n")}, 1);
-  EXPECT_EQ(build.snapshot, nullptr);
+  EXPECT_TRUE(has_errors(build.problems));
   EXPECT_NE(messages(build.problems).find("/rules/a.10.0.0.9:2: "), std::string::npos)
       << messages(build.problems);
   EXPECT_NE(messages(build.problems).find("did you mean 10.0.0.0/8"), std::string::npos);
@@ -341,13 +412,53 @@ TEST(Reasons, CodesAndTexts) {
                         Case{Reason::unknown_client_allowed, "unknown-client-allowed"},
                         Case{Reason::unknown_client_denied, "unknown-client-denied"},
                         Case{Reason::port_not_allowed, "port-not-allowed"},
-                        Case{Reason::client_stopped, "client-stopped"}}) {
+                        Case{Reason::client_stopped, "client-stopped"},
+                        Case{Reason::rules_unusable, "rules-unusable"},
+                        Case{Reason::learning, "learning"}}) {
     EXPECT_EQ(reason_code(c.reason), c.code);
     EXPECT_FALSE(reason_text(c.reason).empty());
   }
   EXPECT_EQ(reason_text(Reason::no_allow_rule_matched),
             "no rule in the allow-list matches this host");
   EXPECT_EQ(reason_text(Reason::client_stopped), "egressd is stopped for this client");
+}
+
+TEST_F(DecideTest, LearningAllowsWhatTheRulesDenyAndSaysSo) {
+  const Host h = host("www.example.com");
+  const DecisionRequest request{"GET", h, 80, false};
+  const Decision learned = decide(*snapshot_, ip("10.0.0.1"), request, {false, true});
+  EXPECT_TRUE(learned.allowed());
+  EXPECT_EQ(learned.reason, Reason::learning);
+  // A port outside the allowed set is learned too (suggest names the port).
+  const Host other = host("example.org");
+  const Decision port = decide(*snapshot_, ip("10.0.0.1"), {"CONNECT", other, 8443, true}, {false, true});
+  EXPECT_EQ(port.reason, Reason::learning);
+  // A block rule that matched is still named.
+  const Host ads = host("ads.example.com");
+  const Decision blocked = decide(*snapshot_, ip("10.0.0.2"), {"GET", ads, 80, false}, {false, true});
+  EXPECT_EQ(blocked.reason, Reason::learning);
+  ASSERT_NE(blocked.rule, nullptr);
+  EXPECT_EQ(blocked.rule->line, 3);
+  // What the rules allow is unchanged.
+  const Host ok = host("example.com");
+  EXPECT_EQ(decide(*snapshot_, ip("10.0.0.1"), {"GET", ok, 80, false}, {false, true}).reason,
+            Reason::allow_rule_matched);
+}
+
+TEST_F(DecideTest, LearningNeedsARulesFile) {
+  const Host h = host("example.com");
+  const Decision d = decide(*snapshot_, ip("10.0.0.99"), {"GET", h, 80, false}, {false, true});
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::unknown_client_denied);
+}
+
+TEST_F(DecideTest, StoppedDeniesEverythingEvenWhenLearning) {
+  const Host h = host("example.com");
+  const Decision d = decide(*snapshot_, ip("10.0.0.1"), {"GET", h, 80, false}, {true, true});
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::client_stopped);
+  ASSERT_NE(d.client, nullptr);
+  EXPECT_EQ(d.client->label, "work");
 }
 
 }  // namespace

@@ -351,5 +351,26 @@ TEST(ExactHostRule, MatchesOnlyThatHost) {
   EXPECT_FALSE(matcher.first_match("abcom").has_value());
 }
 
+TEST(RuleForHost, TheLineAllowAndDenyAdd) {
+  EXPECT_EQ(rule_for_host("WWW.Example.com.", false, 0).value(), "^www\\.example\\.com$");
+  EXPECT_EQ(rule_for_host("example.com", true, 0).value(), "(^|\\.)example\\.com$");
+  EXPECT_EQ(rule_for_host("example.com", false, 8443).value(), "host:example.com:8443");
+  EXPECT_EQ(rule_for_host("example.com", true, 8443).value(), "domain:example.com:8443");
+  EXPECT_EQ(rule_for_host("10.0.0.1", false, 0).value(), "^10\\.0\\.0\\.1$");
+  EXPECT_FALSE(rule_for_host("10.0.0.1", true, 0).ok());
+  EXPECT_FALSE(rule_for_host("10.0.0.1", false, 22).ok());
+  EXPECT_FALSE(rule_for_host("bad host", false, 0).ok());
+  EXPECT_FALSE(rule_for_host("", false, 0).ok());
+  // Each line matches what it says and nothing next to it.
+  for (const bool subdomains : {false, true}) {
+    const auto rule = rule_for_host("example.com", subdomains, 0).value();
+    auto matcher = compile_ok({rule});
+    EXPECT_TRUE(matcher.first_match("example.com").has_value()) << rule;
+    EXPECT_EQ(matcher.first_match("www.example.com").has_value(), subdomains) << rule;
+    EXPECT_FALSE(matcher.first_match("badexample.com").has_value()) << rule;
+    EXPECT_FALSE(matcher.first_match("example.com.evil").has_value()) << rule;
+  }
+}
+
 }  // namespace
 }  // namespace egressd::core

@@ -20,7 +20,9 @@ const SystemTime t0 = SystemTime{} + 1000h;
 // only later (here: by the test).
 struct FakeConnection final : Abortable {
   int aborts = 0;
+  bool allowed = true;
   void abort() override { ++aborts; }
+  bool allowed_under(const core::PolicySnapshot&) override { return allowed; }
 };
 
 TEST(ClientActivity, CountsConnectionsAndDecisions) {
@@ -29,10 +31,10 @@ TEST(ClientActivity, CountsConnectionsAndDecisions) {
   activity.connection_opened(ip("10.0.0.1"), a, t0);
   activity.connection_opened(ip("10.0.0.1"), b, t0 + 1s);
   activity.connection_opened(ip("10.0.0.2"), c, t0 + 2s);
-  activity.record_decision(ip("10.0.0.1"), true, "a.test", t0 + 3s);
-  activity.record_decision(ip("10.0.0.1"), false, "bad.test", t0 + 4s);
-  activity.record_decision(ip("10.0.0.1"), false, "worse.test", t0 + 5s);
-  activity.record_decision(ip("10.0.0.1"), true, "a.test", t0 + 6s);
+  activity.record_decision(ip("10.0.0.1"), true, "a.test", 80, false, t0 + 3s);
+  activity.record_decision(ip("10.0.0.1"), false, "bad.test", 80, false, t0 + 4s);
+  activity.record_decision(ip("10.0.0.1"), false, "worse.test", 80, false, t0 + 5s);
+  activity.record_decision(ip("10.0.0.1"), true, "a.test", 80, false, t0 + 6s);
 
   auto stats = activity.stats();
   ASSERT_EQ(stats.size(), 2u);
@@ -83,6 +85,7 @@ struct SelfRemovingConnection final : Abortable {
   ClientActivity* activity = nullptr;
   core::IpAddress address;
   void abort() override { activity->connection_closed(address, *this); }
+  bool allowed_under(const core::PolicySnapshot&) override { return true; }
 };
 
 TEST(ClientActivity, AbortThatDeregistersAtOnce) {
@@ -103,7 +106,7 @@ TEST(ClientActivity, ForgetsTheOldestIdleClientsBeyondTheBound) {
   activity.connection_opened(ip("10.0.0.100"), live, t0);  // never forgotten: connected
   for (int i = 1; i <= 5; ++i) {
     const auto address = ip("10.0.0." + std::to_string(i));
-    activity.record_decision(address, false, "x.test", t0 + std::chrono::seconds(i));
+    activity.record_decision(address, false, "x.test", 80, false, t0 + std::chrono::seconds(i));
   }
   const auto stats = activity.stats();
   EXPECT_EQ(stats.count(ip("10.0.0.100")), 1u);
@@ -137,8 +140,8 @@ TEST(ClientStats, MergeSumsAndKeepsTheLatest) {
   EXPECT_EQ(a.last_denied_host, "new.test");
 }
 
-TEST(StoppedClients, StopAndStart) {
-  StoppedClients stopped;
+TEST(ClientSet, StopAndStart) {
+  ClientSet stopped;
   EXPECT_FALSE(stopped.contains(ip("10.0.0.1")));
   const auto before = stopped.current();
   stopped.set({ip("10.0.0.1"), ip("fd00::1")}, true);
@@ -152,8 +155,8 @@ TEST(StoppedClients, StopAndStart) {
   EXPECT_EQ(stopped.current()->size(), 1u);
 }
 
-TEST(StoppedClients, ReadersWhileWritersPublish) {
-  StoppedClients stopped;
+TEST(ClientSet, ReadersWhileWritersPublish) {
+  ClientSet stopped;
   std::atomic<bool> done{false};
   std::thread reader([&] {
     while (!done.load()) {
@@ -165,6 +168,62 @@ TEST(StoppedClients, ReadersWhileWritersPublish) {
   for (int i = 0; i < 2000; ++i) stopped.set({ip("10.0.0.1"), ip("10.0.0.2")}, i % 2 == 0);
   done = true;
   reader.join();
+}
+
+TEST(ClientActivity, DeniedRingKeepsTheLastRefusalsPerWorker) {
+  ClientActivity activity(4096, 4);
+  activity.record_decision(ip("10.0.0.1"), false, "a.test", 80, false, t0);
+  activity.record_decision(ip("10.0.0.2"), false, "other.test", 443, true, t0 + 1s);
+  activity.record_decision(ip("10.0.0.1"), true, "ok.test", 80, false, t0 + 2s);
+  activity.record_decision(ip("10.0.0.1"), false, "b.test", 443, true, t0 + 3s);
+  auto denied = activity.denied(ip("10.0.0.1"));
+  ASSERT_EQ(denied.size(), 2u);
+  EXPECT_EQ(denied[0].host, "a.test");
+  EXPECT_EQ(denied[1].host, "b.test");
+  EXPECT_EQ(denied[1].port, 443);
+  EXPECT_TRUE(denied[1].is_connect);
+  EXPECT_EQ(activity.denied(ip("10.0.0.1"), t0 + 1s).size(), 1u);
+  // Three more: the ring holds four, so a.test and other.test are overwritten.
+  for (int i = 0; i < 3; ++i) {
+    activity.record_decision(ip("10.0.0.1"), false, "c" + std::to_string(i) + ".test", 80,
+                             false, t0 + std::chrono::seconds(10 + i));
+  }
+  denied = activity.denied(ip("10.0.0.1"));
+  ASSERT_EQ(denied.size(), 4u);
+  EXPECT_EQ(denied[0].host, "b.test");
+  EXPECT_EQ(denied[3].host, "c2.test");
+  EXPECT_TRUE(activity.denied(ip("10.0.0.2")).empty());
+}
+
+TEST(ClientActivity, LearnedRequestsAreCountedAndBounded) {
+  ClientActivity activity;
+  activity.record_learned(ip("10.0.0.1"), "a.test", 443, true);
+  activity.record_learned(ip("10.0.0.1"), "a.test", 443, true);
+  activity.record_learned(ip("10.0.0.1"), "a.test", 80, false);
+  auto learned = activity.learned(ip("10.0.0.1"));
+  ASSERT_EQ(learned.size(), 2u);
+  std::uint64_t total = 0;
+  for (const auto& l : learned) total += l.count;
+  EXPECT_EQ(total, 3u);
+  for (std::size_t i = 0; i < ClientActivity::kLearnedPerClient + 5; ++i) {
+    activity.record_learned(ip("10.0.0.2"), "h" + std::to_string(i) + ".test", 443, true);
+  }
+  EXPECT_EQ(activity.learned(ip("10.0.0.2")).size(), ClientActivity::kLearnedPerClient);
+  EXPECT_EQ(activity.learned_dropped(ip("10.0.0.2")), 5u);
+  activity.clear_learned(ip("10.0.0.2"));
+  EXPECT_TRUE(activity.learned(ip("10.0.0.2")).empty());
+}
+
+TEST(ClientActivity, AbortNotAllowedClosesOnlyThoseTheSnapshotDenies) {
+  ClientActivity activity;
+  FakeConnection keep, end;
+  end.allowed = false;
+  activity.connection_opened(ip("10.0.0.1"), keep, t0);
+  activity.connection_opened(ip("10.0.0.1"), end, t0);
+  const core::PolicySnapshot snapshot;
+  EXPECT_EQ(activity.abort_not_allowed(snapshot), 1u);
+  EXPECT_EQ(keep.aborts, 0);
+  EXPECT_EQ(end.aborts, 1);
 }
 
 }  // namespace

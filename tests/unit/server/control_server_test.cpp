@@ -22,17 +22,18 @@ class FakeActions final : public ControlActions {
     core::Config config;
     config.rules_dir = "/rules";
     std::vector<core::SourceFile> files{
-        {"work.10.137.0.12", "/rules/work.10.137.0.12", "^a\\.test$\n"},
-        {"dev.10.137.0.13", "/rules/dev.10.137.0.13", "b\n"},
-        {"v6.fd09:24ef::12", "/rules/v6.fd09:24ef::12", "c\n"}};
+        {"work.10.137.0.12", "/rules/work.10.137.0.12", "^a\\.test$\n", {}},
+        {"dev.10.137.0.13", "/rules/dev.10.137.0.13", "b\n", {}},
+        {"v6.fd09:24ef::12", "/rules/v6.fd09:24ef::12", "c\n", {}},
+        {"broken.10.137.0.14", "/rules/broken.10.137.0.14", "(x\n", {}}};
     config.clients["dev"].mode = core::ListMode::block_list;
     snapshot = core::build_snapshot(config, files, 3).snapshot;
   }
 
   io::SnapshotPtr policy() const override { return snapshot; }
   std::unordered_map<core::IpAddress, io::ClientStats> activity() override { return stats; }
-  std::shared_ptr<const io::StoppedClients::Set> stopped() const override {
-    return std::make_shared<const io::StoppedClients::Set>(stopped_set);
+  std::shared_ptr<const io::ClientSet::Set> stopped() const override {
+    return std::make_shared<const io::ClientSet::Set>(stopped_set);
   }
   std::vector<std::string> listen_addresses() const override { return {"0.0.0.0:8100"}; }
   std::size_t worker_count() const override { return 2; }
@@ -58,10 +59,38 @@ class FakeActions final : public ControlActions {
     ++close_all_calls;
     return 5;
   }
+  std::shared_ptr<const io::ClientSet::Set> learning() const override {
+    return std::make_shared<const io::ClientSet::Set>(learning_set);
+  }
+  void set_learning(const std::vector<core::IpAddress>& clients, bool on) override {
+    for (const auto& c : clients) {
+      if (on) {
+        learning_set.insert(c);
+      } else {
+        learning_set.erase(c);
+      }
+    }
+  }
+  std::vector<io::DeniedRequest> denied(const core::IpAddress& client,
+                                        std::optional<io::SystemTime> since) override {
+    std::vector<io::DeniedRequest> out;
+    for (const auto& d : denials) {
+      if (d.client == client && (!since || d.time >= *since)) out.push_back(d);
+    }
+    return out;
+  }
+  std::vector<io::LearnedRequest> learned(const core::IpAddress&,
+                                          std::uint64_t& dropped) override {
+    dropped = 7;
+    return learned_requests;
+  }
 
   io::SnapshotPtr snapshot;
   std::unordered_map<core::IpAddress, io::ClientStats> stats;
-  io::StoppedClients::Set stopped_set;
+  io::ClientSet::Set stopped_set;
+  io::ClientSet::Set learning_set;
+  std::vector<io::DeniedRequest> denials;
+  std::vector<io::LearnedRequest> learned_requests;
   ReloadResult reload_result;
   int reloads = 0;
   int stop_calls = 0;
@@ -98,9 +127,16 @@ TEST(ControlDispatch, ShowListsKnownThenUnknownClients) {
   EXPECT_EQ(answer["rules_dir"], "/rules");
   EXPECT_EQ(answer["listen"], json::array({"0.0.0.0:8100"}));
   EXPECT_EQ(answer["workers"], 2);
-  const json& clients = answer["clients"];
-  ASSERT_EQ(clients.size(), 6u) << answer.dump(1);
+  json clients = answer["clients"];
+  ASSERT_EQ(clients.size(), 7u) << answer.dump(1);
+  EXPECT_EQ(answer["problems"],
+            json::array({"/rules/broken.10.137.0.14:1: error: invalid regular expression: "
+                         "missing ): (x"}));
   // Known clients by label, then unknown ones by address.
+  EXPECT_EQ(clients[0]["label"], "broken");
+  EXPECT_EQ(clients[0]["rules_state"], "unusable");
+  EXPECT_EQ(clients[0]["rules_errors"].size(), 1u);
+  clients.erase(clients.begin());
   EXPECT_EQ(clients[0]["label"], "dev");
   EXPECT_EQ(clients[0]["state"], "stopped");
   EXPECT_EQ(clients[0]["mode"], "block-list");
@@ -110,7 +146,8 @@ TEST(ControlDispatch, ShowListsKnownThenUnknownClients) {
   EXPECT_EQ(clients[1]["address"], "fd09:24ef::12");
   EXPECT_EQ(clients[2], json::parse(R"({"label": "work", "address": "10.137.0.12", "known": true,
               "rules_file": "/rules/work.10.137.0.12", "mode": "allow-list",
-              "state": "serving", "active_connections": 2, "allowed": 41, "denied": 3,
+              "state": "serving", "learning": false, "rules_state": "current",
+              "rules_errors": [], "active_connections": 2, "allowed": 41, "denied": 3,
               "last_denied_host": "tracker.example", "last_seen": "2026-11-23T10:00:00Z"})"));
   EXPECT_EQ(clients[3]["address"], "10.137.0.5");
   EXPECT_EQ(clients[4]["address"], "10.137.0.99");
@@ -175,6 +212,7 @@ TEST(ControlDispatch, BadClientsLists) {
 
 ReloadResult good_reload() {
   ReloadResult result;
+  result.applied = true;
   result.ok = true;
   result.generation = 4;
   result.clients = 3;
@@ -196,14 +234,23 @@ TEST(ControlDispatch, Reload) {
   FakeActions actions;
   actions.reload_result = good_reload();
   EXPECT_EQ(run(actions, R"({"command": "reload"})"),
-            json::parse(R"({"ok": true, "generation": 4, "clients": 3,
-              "problems": ["/rules/README: warning: skipped"],
+            json::parse(R"({"ok": true, "applied": true, "generation": 4, "clients": 3,
+              "problems": ["/rules/README: warning: skipped"], "tunnels_closed": 0,
               "changed": {"added": ["dev"], "removed": [], "modified": ["work"]}})"));
 
   actions.reload_result = failed_reload();
   EXPECT_EQ(run(actions, R"({"command": "reload"})"), json::parse(R"({"ok": false,
-              "error": "reload failed: the previous rules stay in force",
+              "applied": false, "error": "reload failed: the previous rules stay in force",
               "problems": ["/rules/work.10.137.0.12:3: error: invalid regular expression"]})"));
+
+  // Applied, but one file had errors: not ok, and it says so.
+  actions.reload_result = good_reload();
+  actions.reload_result.ok = false;
+  const json partial = run(actions, R"({"command": "reload"})");
+  EXPECT_EQ(partial["ok"], false);
+  EXPECT_EQ(partial["applied"], true);
+  EXPECT_NE(partial["error"].get<std::string>().find("some rules files have errors"),
+            std::string::npos);
 }
 
 TEST(ControlDispatch, RestartClosesOnlyAfterAGoodReload) {
@@ -255,6 +302,106 @@ TEST(ControlDispatch, NotAnObjectClosesTheConnection) {
     EXPECT_EQ(answer.answer["ok"], false) << line;
     EXPECT_NE(answer.answer["error"].get<std::string>().find("invalid request"), std::string::npos);
   }
+}
+
+TEST(ControlDispatch, CheckUsesTheDecisionOfTheDataPath) {
+  FakeActions actions;
+  json answer = run(actions, R"({"command": "check", "client": "work", "target": "a.test"})");
+  ASSERT_EQ(answer["ok"], true) << answer.dump();
+  EXPECT_EQ(answer["client"], "work");
+  ASSERT_EQ(answer["checks"].size(), 2u);
+  EXPECT_EQ(answer["checks"][0]["method"], "GET");
+  EXPECT_EQ(answer["checks"][0]["port"], 80);
+  EXPECT_EQ(answer["checks"][0]["verdict"], "allow");
+  EXPECT_EQ(answer["checks"][0]["rule"],
+            json::parse(R"({"file": "/rules/work.10.137.0.12", "line": 1, "pattern": "^a\\.test$"})"));
+  EXPECT_EQ(answer["checks"][1]["method"], "CONNECT");
+  EXPECT_EQ(answer["checks"][1]["port"], 443);
+
+  answer = run(actions,
+               R"({"command": "check", "client": "10.137.0.12", "target": "https://b.test/x"})");
+  ASSERT_EQ(answer["checks"].size(), 1u);
+  EXPECT_EQ(answer["checks"][0]["verdict"], "deny");
+  EXPECT_EQ(answer["checks"][0]["reason"], "no-allow-rule");
+  EXPECT_EQ(answer["checks"][0]["rule"], nullptr);
+
+  answer = run(actions, R"({"command": "check", "client": "work", "target": "a.test:8443"})");
+  EXPECT_EQ(answer["checks"][0]["reason"], "port-not-allowed");
+  answer = run(actions, R"({"command": "check", "client": "work", "target": "http://A.TEST./"})");
+  EXPECT_EQ(answer["checks"][0]["host"], "a.test");
+  EXPECT_EQ(answer["checks"][0]["verdict"], "allow");
+
+  // Stopped and learning clients get what the data path gives them.
+  actions.learning_set.insert(ip("10.137.0.12"));
+  answer = run(actions, R"({"command": "check", "client": "work", "target": "b.test:443"})");
+  EXPECT_EQ(answer["checks"][0]["reason"], "learning");
+  actions.stopped_set.insert(ip("10.137.0.12"));
+  answer = run(actions, R"({"command": "check", "client": "work", "target": "a.test:443"})");
+  EXPECT_EQ(answer["checks"][0]["reason"], "client-stopped");
+
+  answer = run(actions, R"({"command": "check", "client": "broken", "target": "x"})");
+  EXPECT_EQ(answer["checks"][0]["reason"], "rules-unusable");
+
+  for (const char* bad : {R"({"command": "check", "client": "work", "target": "a b"})",
+                          R"({"command": "check", "client": "work", "target": "ftp://x/"})",
+                          R"({"command": "check", "client": "work"})",
+                          R"({"command": "check", "client": "nobody", "target": "x"})"}) {
+    EXPECT_EQ(run(actions, bad)["ok"], false) << bad;
+  }
+}
+
+TEST(ControlDispatch, BlockedCountsHostsMostFrequentFirst) {
+  FakeActions actions;
+  const auto t0 = std::chrono::sys_days{std::chrono::year{2026} / 11 / 23} + 10h;
+  const auto work = ip("10.137.0.12");
+  actions.denials = {{work, "once.test", 443, true, t0},
+                     {work, "often.test", 80, false, t0 + 1s},
+                     {work, "often.test", 443, true, t0 + 2s},
+                     {ip("10.137.0.13"), "other.test", 80, false, t0 + 3s}};
+  json answer = run(actions, R"({"command": "blocked", "client": "work"})");
+  ASSERT_EQ(answer["ok"], true) << answer.dump();
+  EXPECT_EQ(answer["hosts"], json::parse(R"([
+      {"host": "often.test", "count": 2, "ports": [80, 443],
+       "first": "2026-11-23T10:00:01Z", "last": "2026-11-23T10:00:02Z"},
+      {"host": "once.test", "count": 1, "ports": [443],
+       "first": "2026-11-23T10:00:00Z", "last": "2026-11-23T10:00:00Z"}])"));
+  const double since =
+      std::chrono::duration<double>((t0 + 2s).time_since_epoch()).count();
+  answer = run(actions, json{{"command", "blocked"}, {"client", "work"}, {"since", since}}.dump());
+  ASSERT_EQ(answer["hosts"].size(), 1u);
+  EXPECT_EQ(answer["hosts"][0]["count"], 1);
+  EXPECT_EQ(run(actions, R"({"command": "blocked", "client": "work", "since": "x"})")["ok"], false);
+}
+
+TEST(ControlDispatch, LearnAndSuggest) {
+  FakeActions actions;
+  json answer = run(actions, R"({"command": "learn", "clients": ["work"], "on": true})");
+  EXPECT_EQ(answer["ok"], true);
+  EXPECT_EQ(actions.learning_set.count(ip("10.137.0.12")), 1u);
+  EXPECT_EQ(run(actions, R"({"command": "show"})")["clients"][3]["learning"], true);
+  EXPECT_EQ(run(actions, R"({"command": "learn", "clients": ["work"]})")["ok"], false);
+  actions.learned_requests = {{"b.test", 443, true, 3}, {"a.test", 80, false, 1}};
+  answer = run(actions, R"({"command": "suggest", "client": "work"})");
+  EXPECT_EQ(answer["learning"], true);
+  EXPECT_EQ(answer["dropped"], 7);
+  EXPECT_EQ(answer["requests"], json::parse(R"([
+      {"host": "a.test", "port": 80, "connect": false, "count": 1},
+      {"host": "b.test", "port": 443, "connect": true, "count": 3}])"));
+  run(actions, R"({"command": "learn", "clients": ["work"], "on": false})");
+  EXPECT_TRUE(actions.learning_set.empty());
+}
+
+TEST(ControlDispatch, WatchNamesItsClient) {
+  FakeActions actions;
+  auto answer = answer_control_line(R"({"command": "watch", "client": "work"})", actions);
+  EXPECT_TRUE(answer.watch);
+  EXPECT_EQ(answer.watch_client, ip("10.137.0.12"));
+  answer = answer_control_line(R"({"command": "watch"})", actions);
+  EXPECT_TRUE(answer.watch);
+  EXPECT_FALSE(answer.watch_client.has_value());
+  answer = answer_control_line(R"({"command": "watch", "client": "nobody"})", actions);
+  EXPECT_FALSE(answer.watch);
+  EXPECT_EQ(answer.answer["ok"], false);
 }
 
 TEST(FormatUtc, Rfc3339Seconds) {

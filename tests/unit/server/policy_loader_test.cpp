@@ -80,16 +80,21 @@ TEST(LoadPolicy, ReadsRulesFilesAndSkipsLeftoversAndFolders) {
   EXPECT_EQ(client->rules_path, (dir.path() / "work.10.137.0.12").string());
 }
 
-TEST(LoadPolicy, BadRuleGivesNoSnapshotAndFileLine) {
+TEST(LoadPolicy, BadRuleIsThatFilesErrorWithFileLine) {
   TempDir dir;
   dir.write("work.10.137.0.12", "# comment\n^ok$\n(broken\n");
+  dir.write("dev.10.137.0.13", "^fine$\n");
   core::Config config;
   config.rules_dir = dir.path().string();
   const auto build = load_policy(config, 1);
-  EXPECT_EQ(build.snapshot, nullptr);
-  ASSERT_FALSE(build.problems.empty());
+  ASSERT_NE(build.snapshot, nullptr);
+  ASSERT_EQ(build.problems.size(), 1u);
   EXPECT_EQ(build.problems[0].file, (dir.path() / "work.10.137.0.12").string());
   EXPECT_EQ(build.problems[0].line, 3);
+  EXPECT_EQ(build.snapshot->find(*core::IpAddress::parse("10.137.0.12"))->state,
+            core::RulesState::unusable);
+  EXPECT_EQ(build.snapshot->find(*core::IpAddress::parse("10.137.0.13"))->state,
+            core::RulesState::current);
 }
 
 }  // namespace
