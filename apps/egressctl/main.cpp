@@ -266,11 +266,19 @@ class Ctl {
       if (options_.json && !answer.is_null()) std::cout << answer.dump(2) << '\n';
       return rc;
     }
+    // A port the config already allows needs no ":PORT" on the rule: it counts as the
+    // kind's default port.
+    const auto configured = [&](const char* key, int port) {
+      const auto ports = answer.value(key, json::array());
+      return std::find(ports.begin(), ports.end(), json(port)) != ports.end();
+    };
     std::vector<egressd::core::LearnedRequest> learned;
     for (const auto& r : answer.value("requests", json::array())) {
-      learned.push_back({r.value("host", std::string()),
-                         static_cast<std::uint16_t>(r.value("port", 0)), r.value("connect", false),
-                         r.value("count", std::uint64_t{0})});
+      const bool connect = r.value("connect", false);
+      int port = r.value("port", 0);
+      if (configured(connect ? "connect_ports" : "http_ports", port)) port = connect ? 443 : 80;
+      learned.push_back({r.value("host", std::string()), static_cast<std::uint16_t>(port),
+                         connect, r.value("count", std::uint64_t{0})});
     }
     ctl::PublicSuffixList suffixes;
     const auto rules = egressd::core::suggest_rules(
@@ -394,13 +402,7 @@ class Ctl {
     }
     if (rc != kExitOk) return rc;
     if (check_rc != kExitOk) return check_rc;
-    if (all_allowed(checked) != allow) {
-      std::cerr << fmt::format("egressctl: {} is still {} for {}: an earlier line decides "
-                               "first (see above)\n",
-                               options_.target, allow ? "denied" : "allowed", options_.client);
-      return kExitFailed;
-    }
-    return kExitOk;
+    return verify_rule(checked, allow);
   }
 
   int lint() {
@@ -514,6 +516,31 @@ class Ctl {
     for (const auto& problem : *problems) {
       if (problem.is_string()) std::cerr << problem.get<std::string>() << '\n';
     }
+  }
+
+  // After allow/deny: every checked request whose port the config allows must now get
+  // the wanted verdict; a port the config does not allow is only mentioned.
+  int verify_rule(const json& checked, bool allow) const {
+    bool decided = false;
+    for (const auto& c : checked.value("checks", json::array())) {
+      const auto reason = c.value("reason", std::string());
+      if (reason == "port-not-allowed") {
+        std::cerr << fmt::format("egressctl: note: port {} is not in the config's {} for {}\n",
+                                 c.value("port", 0),
+                                 c.value("method", "") == "CONNECT" ? "connect_ports"
+                                                                    : "http_ports",
+                                 c.value("host", ""));
+        continue;
+      }
+      if ((c.value("verdict", "") == "allow") != allow) {
+        std::cerr << fmt::format("egressctl: {} is still {} for {}: see the line that decides "
+                                 "above\n",
+                                 options_.target, allow ? "denied" : "allowed", options_.client);
+        return kExitFailed;
+      }
+      decided = true;
+    }
+    return decided ? kExitOk : kExitFailed;
   }
 
   static bool all_allowed(const json& answer) {

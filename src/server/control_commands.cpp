@@ -360,6 +360,8 @@ json suggest(const json& request, ControlActions& actions) {
               {"mode", policy != nullptr ? json(std::string(core::to_string(policy->mode)))
                                          : json(nullptr)},
               {"rules_file", policy != nullptr ? json(policy->rules_path) : json(nullptr)},
+              {"http_ports", snapshot->http_ports},
+              {"connect_ports", snapshot->connect_ports},
               {"requests", std::move(list)},
               {"dropped", dropped}};
 }

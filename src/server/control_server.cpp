@@ -182,16 +182,17 @@ io::awaitable<void> ControlServer::serve(Socket socket) {
       reply = answer_control_line(line, actions_);
       buffer.erase(0, n);
     }
-    const std::string text = dump(reply.answer);
-    co_await asio::async_write(socket, asio::buffer(text), io::with_ec(ec));
-    if (ec || reply.close) break;
+    std::string text = dump(reply.answer);
     if (reply.watch) {
-      // A watch has no idle deadline: it lasts until the watcher goes.
+      // A watch has no idle deadline: it lasts until the watcher goes. Subscribed before
+      // the answer is sent, so every decision after the answer is in the stream.
       deadline->socket = nullptr;
       deadline->timer.cancel();
-      co_await stream_decisions(socket, reply.watch_client);
+      co_await stream_decisions(socket, reply.watch_client, std::move(text));
       break;
     }
+    co_await asio::async_write(socket, asio::buffer(text), io::with_ec(ec));
+    if (ec || reply.close) break;
   }
   deadline->socket = nullptr;
   deadline->timer.cancel();
@@ -241,9 +242,15 @@ io::awaitable<void> ControlServer::wait_for_close(Socket& socket, std::shared_pt
 }
 
 io::awaitable<void> ControlServer::stream_decisions(Socket& socket,
-                                                    std::optional<core::IpAddress> client) {
+                                                    std::optional<core::IpAddress> client,
+                                                    std::string answer) {
   auto watch = std::make_shared<Watch>(io_);
-  if (feed_ == nullptr) co_return;
+  watch->lines.push_back(std::move(answer));
+  if (feed_ == nullptr) {
+    error_code ec;
+    co_await asio::async_write(socket, asio::buffer(watch->lines.front()), io::with_ec(ec));
+    co_return;
+  }
   const auto id = feed_->subscribe([watch, client](const io::DecisionEvent& event) {
     if (client && event.client != *client) return;
     if (watch->lines.size() >= kMaxWatchBacklog) {

@@ -59,8 +59,10 @@ class ControlServer {
   io::awaitable<void> accept_loop();
   io::awaitable<void> serve(Socket socket);
   struct Watch;
-  // Streams decisions to a watching connection until it closes (or close()).
-  io::awaitable<void> stream_decisions(Socket& socket, std::optional<core::IpAddress> client);
+  // Sends `answer`, then streams decisions (of `client` only, when set) to a watching
+  // connection until it closes (or close()).
+  io::awaitable<void> stream_decisions(Socket& socket, std::optional<core::IpAddress> client,
+                                       std::string answer);
   static io::awaitable<void> wait_for_close(Socket& socket, std::shared_ptr<Watch> watch);
 
   io::asio::io_context& io_;
