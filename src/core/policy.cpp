@@ -207,7 +207,9 @@ Decision decide(const PolicySnapshot& snapshot, const IpAddress& client,
     return decision;
   }
   Decision decision = decide_by_rules(snapshot, client, request);
-  if (flags.learning && !decision.allowed() && decision.client != nullptr) {
+  // A broken file that never loaded stays closed, learning or not.
+  if (flags.learning && !decision.allowed() && decision.client != nullptr &&
+      decision.reason != Reason::rules_unusable) {
     decision.verdict = Verdict::allow;
     decision.reason = Reason::learning;
   }

@@ -122,8 +122,8 @@ struct ClientFlags {
 };
 
 // With `flags.stopped`, everything is denied with reason `client_stopped`. With
-// `flags.learning`, a request that would be denied for a client with a rules file is
-// allowed with reason `learning`; the rule, if one decided, is kept so that logs still
+// `flags.learning`, a request that would be denied for a client with a usable rules file
+// (ports included) is allowed with reason `learning`; the rule, if one decided, is kept so that logs still
 // say which rule would have denied it. This is the one decision of the data path and of
 // `egressctl check`.
 Decision decide(const PolicySnapshot& snapshot, const IpAddress& client,

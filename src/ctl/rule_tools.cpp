@@ -208,20 +208,37 @@ std::string format_check(const json& answer) {
 }
 
 std::string format_blocked(const json& answer) {
-  std::string out = fmt::format("{:>6}  {:<20}  {}  {}\n", "COUNT", "LAST", "HOST", "PORTS");
+  struct Row {
+    std::string count, last, host, ports;
+  };
+  std::vector<Row> rows{{"COUNT", "LAST", "HOST", "PORTS"}};
   const auto hosts = answer.find("hosts");
-  if (hosts == answer.end() || !hosts->is_array()) return out;
-  for (const auto& h : *hosts) {
-    if (!h.is_object()) continue;
-    std::string ports;
-    if (const auto p = h.find("ports"); p != h.end() && p->is_array()) {
-      for (const auto& port : *p) {
-        if (!ports.empty()) ports += ',';
-        ports += port.is_number() ? std::to_string(port.get<int>()) : "?";
+  if (hosts != answer.end() && hosts->is_array()) {
+    for (const auto& h : *hosts) {
+      if (!h.is_object()) continue;
+      std::string ports;
+      if (const auto p = h.find("ports"); p != h.end() && p->is_array()) {
+        for (const auto& port : *p) {
+          if (!ports.empty()) ports += ',';
+          ports += port.is_number() ? std::to_string(port.get<int>()) : "?";
+        }
       }
+      rows.push_back({std::to_string(h.value("count", 0)), text_of(h, "last"),
+                      text_of(h, "host"), ports.empty() ? "-" : ports});
     }
-    out += fmt::format("{:>6}  {:<20}  {}  {}\n", h.value("count", 0), text_of(h, "last"),
-                       text_of(h, "host"), ports.empty() ? "-" : ports);
+  }
+  std::size_t count_width = 0;
+  std::size_t last_width = 0;
+  std::size_t host_width = 0;
+  for (const auto& row : rows) {
+    count_width = std::max(count_width, row.count.size());
+    last_width = std::max(last_width, row.last.size());
+    host_width = std::max(host_width, row.host.size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    out += fmt::format("{:>{}}  {:<{}}  {:<{}}  {}\n", row.count, count_width, row.last,
+                       last_width, row.host, host_width, row.ports);
   }
   return out;
 }

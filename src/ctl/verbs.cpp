@@ -284,7 +284,8 @@ class Ctl {
     }
     std::cout << egressd::core::render_suggestions(rules);
     if (answer.value("dropped", 0) > 0) {
-      std::cerr << fmt::format("egressctl: {} more distinct requests were not kept\n",
+      std::cerr << fmt::format("egressctl: {} more requests were not recorded (egressd keeps "
+                               "at most 4096 different hosts and ports per client)\n",
                                answer.value("dropped", 0));
     }
     if (answer.value("learning", false)) {
@@ -354,6 +355,8 @@ class Ctl {
     }
     json reloaded;
     rc = call({{"command", "reload"}}, reloaded);
+    // Errors in other files are printed above; the rule added here is in force.
+    if (rc == kExitFailed && reloaded.value("applied", false)) rc = kExitOk;
     json checked;
     const int check_rc =
         call({{"command", "check"}, {"client", options_.client}, {"target", target}}, checked);

@@ -434,6 +434,9 @@ json dispatch_control_request(const json& request, ControlActions& actions) {
         return answer;
       }
     }
+    // Other clients' broken files are reported in "problems"; these clients restarted.
+    answer["ok"] = true;
+    answer.erase("error");
     const auto closed = actions.close_connections(named.addresses);
     spdlog::info("control: restarted clients={} closed_connections={}",
                  core::log_value(joined(named.names)), closed);
@@ -444,6 +447,14 @@ json dispatch_control_request(const json& request, ControlActions& actions) {
     const auto on = request.find("on");
     if (on == request.end() || !on->is_boolean()) {
       return failure("invalid request: \"on\" must be true or false");
+    }
+    const auto policy = actions.policy();
+    for (std::size_t i = 0; i < named.addresses.size(); ++i) {
+      if (policy->find(named.addresses[i]) == nullptr) {
+        return failure(named.names[i] +
+                       " has no rules file: learning mode records what its rules would deny, "
+                       "so it needs one (it may be empty)");
+      }
     }
     actions.set_learning(named.addresses, on->get<bool>());
     if (on->get<bool>()) {

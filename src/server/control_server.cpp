@@ -207,7 +207,8 @@ struct ControlServer::Watch {
   explicit Watch(asio::io_context& io) : wake(io) {}
   asio::steady_timer wake;
   std::deque<std::string> lines;
-  std::uint64_t dropped = 0;
+  std::uint64_t dropped = 0;       // not kept here: this watcher was too slow
+  std::uint64_t feed_dropped = 0;  // the feed's own count when last looked at
   bool closed = false;
   bool reading = true;  // wait_for_close() has not returned yet
 };
@@ -260,6 +261,7 @@ io::awaitable<void> ControlServer::stream_decisions(Socket& socket,
     watch->lines.push_back(dump(event_json(event)));
     watch->wake.cancel();
   });
+  watch->feed_dropped = feed_->dropped();
   asio::co_spawn(io_, wait_for_close(socket, watch), asio::detached);
   while (!watch->closed) {
     if (watch->lines.empty()) {
@@ -269,12 +271,17 @@ io::awaitable<void> ControlServer::stream_decisions(Socket& socket,
       continue;
     }
     std::string text;
-    if (watch->dropped > 0) {
-      text = dump(json{{"dropped", watch->dropped}});
-      watch->dropped = 0;
-    }
     for (const auto& line : watch->lines) text += line;
     watch->lines.clear();
+    // Decisions lost on the way (the feed's bound, or this watcher's) came after the
+    // lines above: say so after them.
+    const auto feed_dropped = feed_->dropped();
+    watch->dropped += feed_dropped - watch->feed_dropped;
+    watch->feed_dropped = feed_dropped;
+    if (watch->dropped > 0) {
+      text += dump(json{{"dropped", watch->dropped}});
+      watch->dropped = 0;
+    }
     error_code ec;
     co_await asio::async_write(socket, asio::buffer(text), io::with_ec(ec));
     if (ec) break;

@@ -245,6 +245,7 @@ void Server::update_watch(const core::PolicySnapshot& snapshot) {
     watcher_.reset();
     return;
   }
+  for (const auto& problem : watcher_->problems()) spdlog::warn("watch: {}", problem);
   spdlog::info("watching for changes config={} rules_dir={}",
                core::log_value(config_path_.empty() ? "-" : config_path_),
                core::log_value(snapshot.rules_dir));

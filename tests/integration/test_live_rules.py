@@ -251,3 +251,4 @@ def test_reload_under_load_drops_nothing_the_rules_allow(egressd, origin, tmp_pa
     assert status(proxy, blocked) == 403
     reloads = reload_count(proxy)
     assert reloads >= 20, "only %d reloads happened" % reloads
+    print("reload under load: requests %r, reloads %d, wrong answers 0" % (results, reloads))

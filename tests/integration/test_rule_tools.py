@@ -245,6 +245,8 @@ def test_learning_allows_records_and_suggests(tools):
     for host in ("other.test", "www.example.com", "a-b.test"):
         assert get(proxy, origin, host).status == 200, host
     ctl("learn", "alice", "maybe", expect=USAGE)
+    r = ctl("learn", "127.0.0.9", "on", expect=FAILED)
+    assert "has no rules file" in r.stderr, r.stderr
     # A new recording starts empty.
     ctl("learn", "alice", "on")
     assert ctl.json("suggest", "alice")["requests"] == []

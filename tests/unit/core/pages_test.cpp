@@ -27,7 +27,8 @@ class DenyInfoTest : public testing::Test {
     auto build = build_snapshot(
         config,
         {SourceFile{"work.10.0.0.1", "/rw/config/egressd/rules/work.10.0.0.1", "^example\\.com$\n"},
-         SourceFile{"kids.10.0.0.2", "/rw/config/egressd/rules/kids.10.0.0.2", "# no\ngames\n"}},
+         SourceFile{"kids.10.0.0.2", "/rw/config/egressd/rules/kids.10.0.0.2", "# no\ngames\n"},
+         SourceFile{"new.10.0.0.3", "/rw/config/egressd/rules/new.10.0.0.3", "(broken\n"}},
         1);
     snapshot_ = build.snapshot;
   }
@@ -55,6 +56,14 @@ TEST_F(DenyInfoTest, NoAllowRuleSuggestsTheExactRule) {
   EXPECT_EQ(info.decided_by, "");
   EXPECT_EQ(info.rules_file, "/rw/config/egressd/rules/work.10.0.0.1");
   EXPECT_EQ(info.rule_to_add, "^www\\.example\\.org$");
+}
+
+TEST_F(DenyInfoTest, UnusableRulesFileIsNamedWithTheReason) {
+  const DenyInfo info = info_for("10.0.0.3", "example.com", 80, false);
+  EXPECT_EQ(info.client_label, "new");
+  EXPECT_EQ(info.rules_file, "/rw/config/egressd/rules/new.10.0.0.3");
+  EXPECT_NE(info.reason.find("rules file has errors"), std::string::npos) << info.reason;
+  EXPECT_EQ(info.rule_to_add, "");  // a line added to a broken file would not help
 }
 
 TEST_F(DenyInfoTest, BlockRuleNamesTheRuleAndSuggestsNothing) {

@@ -130,6 +130,14 @@ TEST(BuildSnapshot, BadRuleIsAnErrorOfThatFileOnly) {
   EXPECT_EQ(decision.reason, Reason::rules_unusable);
 }
 
+TEST(BuildSnapshot, LearningDoesNotOpenAnUnusableFile) {
+  const auto build = build_snapshot(Config{}, {file("work.10.0.0.1", "(abc\n")}, 1);
+  const Host h = host("example.com");
+  const auto d = decide(*build.snapshot, ip("10.0.0.1"), {"GET", h, 80, false}, {false, true});
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::rules_unusable);
+}
+
 TEST(BuildSnapshot, UnusableBlockListClientIsDeniedToo) {
   Config config;
   config.default_mode = ListMode::block_list;

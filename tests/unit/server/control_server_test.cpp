@@ -270,6 +270,21 @@ TEST(ControlDispatch, RestartClosesOnlyAfterAGoodReload) {
   EXPECT_EQ(actions.reloads, 2);
 }
 
+TEST(ControlDispatch, RestartRefusesAClientWhoseFileHasErrors) {
+  FakeActions actions;
+  actions.reload_result = good_reload();
+  actions.reload_result.ok = false;  // some file had errors
+  json answer = run(actions, R"({"command": "restart", "clients": ["broken"]})");
+  EXPECT_EQ(answer["ok"], false);
+  EXPECT_NE(answer["error"].get<std::string>().find("not restarted"), std::string::npos);
+  EXPECT_TRUE(actions.closed.empty());
+  // Another client's broken file does not stop this one's restart.
+  answer = run(actions, R"({"command": "restart", "clients": ["work"]})");
+  EXPECT_EQ(answer["ok"], true) << answer.dump();
+  EXPECT_FALSE(answer.contains("error"));
+  EXPECT_EQ(answer["closed_connections"], 2);
+}
+
 TEST(ControlDispatch, KillAll) {
   FakeActions actions;
   EXPECT_EQ(run(actions, R"({"command": "kill-all"})"),
@@ -388,6 +403,11 @@ TEST(ControlDispatch, LearnAndSuggest) {
       {"host": "a.test", "port": 80, "connect": false, "count": 1},
       {"host": "b.test", "port": 443, "connect": true, "count": 3}])"));
   run(actions, R"({"command": "learn", "clients": ["work"], "on": false})");
+  EXPECT_TRUE(actions.learning_set.empty());
+  // Learning needs a rules file: it records what the rules would deny.
+  answer = run(actions, R"({"command": "learn", "clients": ["10.137.0.99"], "on": true})");
+  EXPECT_EQ(answer["ok"], false);
+  EXPECT_NE(answer["error"].get<std::string>().find("has no rules file"), std::string::npos);
   EXPECT_TRUE(actions.learning_set.empty());
 }
 
