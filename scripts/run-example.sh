@@ -18,11 +18,13 @@ Try it from another terminal:
   HTTPS:    curl -x http://127.0.0.1:8100 https://www.debian.org/
   blocked:  curl -x http://127.0.0.1:8100 https://example.org/
 
-See the clients and their counts (as root):
+See the clients and what was refused (as root):
   $(dirname "$bin")/egressctl show
+  $(dirname "$bin")/egressctl blocked demo
 
 The blocked request shows a page naming the rule to add to examples/rules/demo.127.0.0.1.
-Edit that file and reload with: kill -HUP $$   Stop with Ctrl-C.
+Add it with:  $(dirname "$bin")/egressctl allow demo example.org
+or edit that file: egressd reloads by itself when it changes.   Stop with Ctrl-C.
 
 MSG
 exec "$bin" --config "$config"
