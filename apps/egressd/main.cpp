@@ -26,6 +26,7 @@ struct Options {
   std::string rules_dir;
   std::optional<unsigned> workers;
   std::optional<std::string> control_socket;
+  std::vector<std::string> allow_destinations;
   bool check = false;
 };
 
@@ -46,6 +47,15 @@ ParsedConfig load_config(const Options& options) {
     }
   }
   if (!options.rules_dir.empty()) parsed.config.rules_dir = options.rules_dir;
+  for (const auto& text : options.allow_destinations) {
+    auto network = egressd::core::parse_network(text);
+    if (!network) {
+      parsed.problems.push_back(Problem{Problem::Severity::error, "--allow-destination", 0,
+                                        text + ": " + network.error().message});
+      continue;
+    }
+    parsed.config.allow_destinations.push_back(*network);
+  }
   if (options.workers) parsed.config.workers = *options.workers;
   if (options.control_socket) {
     const std::string& path = *options.control_socket;
@@ -77,6 +87,9 @@ int main(int argc, char** argv) {
   app.add_option("--control-socket", options.control_socket,
                  "control socket path, \"\" for none (overrides config; default "
                  "/run/egressd/control.sock)");
+  app.add_option("--allow-destination", options.allow_destinations,
+                 "let every client reach this internal network (CIDR, e.g. 10.1.0.0/16); "
+                 "repeatable, added to allow_destinations of the config");
   app.add_flag("--check", options.check,
                "validate config and every rules file, print all problems, exit 0 if valid");
   app.set_version_flag("-V,--version", std::string("egressd ") + EGRESSD_VERSION);

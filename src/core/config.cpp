@@ -321,6 +321,8 @@ class ConfigReader {
         }
       } else if (key == "control_socket") {
         if (const std::string* path = as_string(key, node)) read_control_socket(key, node, *path);
+      } else if (key == "allow_destinations") {
+        if (auto networks = read_networks(key, node)) config.allow_destinations = std::move(*networks);
       } else if (key == "watch") {
         if (auto on = as_bool(key, node)) config.watch = *on;
       } else if (key == "recheck_tunnels") {
@@ -362,9 +364,30 @@ class ConfigReader {
         });
       } else if (key == "limits") {
         read_table(key, node, [&](const std::string& sub, const toml::node& value) {
-          if (sub != "header_bytes") return false;
-          if (auto n = as_integer(join(key, sub), value, 1024, 1048576)) {
-            config.limits.header_bytes = static_cast<std::size_t>(*n);
+          std::size_t* target = nullptr;
+          std::int64_t min = 0;
+          std::int64_t max = 0;
+          if (sub == "header_bytes") {
+            target = &config.limits.header_bytes;
+            min = 1024;
+            max = 1048576;
+          } else if (sub == "request_line_bytes") {
+            target = &config.limits.request_line_bytes;
+            min = 256;
+            max = 1048576;
+          } else if (sub == "header_count") {
+            target = &config.limits.header_count;
+            min = 8;
+            max = 10000;
+          } else if (sub == "chunk_extension_bytes") {
+            target = &config.limits.chunk_extension_bytes;
+            min = 0;
+            max = 65536;
+          } else {
+            return false;
+          }
+          if (auto n = as_integer(join(key, sub), value, min, max)) {
+            *target = static_cast<std::size_t>(*n);
           }
           return true;
         });
@@ -446,6 +469,31 @@ class ConfigReader {
     return true;
   }
 
+  // An array of CIDR strings ("10.0.0.0/8", "fd00::/8", a single address).
+  std::optional<std::vector<Network>> read_networks(const std::string& key,
+                                                    const toml::node& node) {
+    std::vector<Network> networks;
+    bool ok = true;
+    const bool is_array = for_each_element(
+        key, node, "an array of networks such as \"10.0.0.0/8\"", [&](const toml::node& element) {
+          const std::string* text = as_string(key + " entry", element);
+          if (text == nullptr) {
+            ok = false;
+            return;
+          }
+          auto network = parse_network(*text);
+          if (!network) {
+            error(line_of(element.source()),
+                  quoted(key) + " entry \"" + *text + "\": " + network.error().message);
+            ok = false;
+            return;
+          }
+          networks.push_back(*network);
+        });
+    if (!is_array || !ok) return std::nullopt;
+    return networks;
+  }
+
   void read_dns_servers(const std::string& key, const toml::node& node) {
     std::vector<Endpoint> servers;
     bool ok = true;
@@ -502,6 +550,12 @@ class ConfigReader {
       settings.mode = out_.config.default_mode;
       bool has_mode = false;
       read_table(section, value, [&](const std::string& sub, const toml::node& v) {
+        if (sub == "allow_destinations") {
+          if (auto networks = read_networks(join(section, sub), v)) {
+            settings.allow_destinations = std::move(*networks);
+          }
+          return true;
+        }
         if (sub != "mode") return false;
         if (auto mode = read_mode(join(section, sub), v)) {
           settings.mode = *mode;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/ip_address.hpp"
+#include "core/network.hpp"
 #include "core/problem.hpp"
 #include "core/result.hpp"
 
@@ -48,11 +49,15 @@ struct Timeouts {
 };
 
 struct Limits {
-  std::size_t header_bytes = 65536;  // request or response line plus header fields
+  std::size_t header_bytes = 65536;        // request or response line plus header fields
+  std::size_t request_line_bytes = 8192;   // the request line alone (414 beyond)
+  std::size_t header_count = 100;          // header fields of one message head (431 beyond)
+  std::size_t chunk_extension_bytes = 256; // one chunk's extensions (400 beyond)
 };
 
 struct ClientSettings {
   ListMode mode = ListMode::allow_list;
+  std::vector<Network> allow_destinations;  // internal networks this client may reach
 };
 
 struct Config {
@@ -60,6 +65,8 @@ struct Config {
   std::string rules_dir = "/etc/egressd/rules";
   bool watch = true;            // reload when the config file or the rules folder changes
   bool recheck_tunnels = true;  // a reload closes open tunnels the new rules deny
+  // Networks every client may reach although they are internal (loopback, private...).
+  std::vector<Network> allow_destinations;
   unsigned workers = 0;  // 0: one per core
   ListMode default_mode = ListMode::allow_list;
   UnknownClients unknown_clients = UnknownClients::deny;

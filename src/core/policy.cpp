@@ -26,10 +26,8 @@ std::shared_ptr<ClientPolicy> failed_client(const ClientFileName& name, const Ip
   const ClientPolicy* before = previous != nullptr ? previous->find(address) : nullptr;
   if (before != nullptr && before->rules_path == file.path && before->label == name.label &&
       before->state != RulesState::unusable) {
-    client = std::make_shared<ClientPolicy>(ClientPolicy{before->label, before->address,
-                                                         before->rules_path, before->mode,
-                                                         before->matcher,
-                                                         RulesState::previous, {}});
+    client = std::make_shared<ClientPolicy>(*before);
+    client->state = RulesState::previous;
   } else {
     client = std::make_shared<ClientPolicy>();
     client->label = name.label;
@@ -53,6 +51,7 @@ SnapshotBuild build_snapshot(const Config& config, const std::vector<SourceFile>
   snapshot->rules_dir = config.rules_dir;
   snapshot->watch = config.watch;
   snapshot->recheck_tunnels = config.recheck_tunnels;
+  snapshot->allow_destinations = config.allow_destinations;
   snapshot->generation = generation;
 
   // Directory order is arbitrary; by name, "already given by" names the same file each time.
@@ -120,6 +119,9 @@ SnapshotBuild build_snapshot(const Config& config, const std::vector<SourceFile>
     }
     const auto settings = config.clients.find(name->label);
     client->mode = settings != config.clients.end() ? settings->second.mode : config.default_mode;
+    client->allow_destinations = settings != config.clients.end()
+                                     ? settings->second.allow_destinations
+                                     : std::vector<Network>{};
     snapshot->clients.emplace(address, std::move(client));
   }
 

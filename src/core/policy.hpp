@@ -31,6 +31,7 @@ struct ClientPolicy {
   ListMode mode = ListMode::allow_list;
   // Shared: a client whose file broke keeps the matcher of the snapshot before.
   std::shared_ptr<const HostMatcher> matcher = std::make_shared<const HostMatcher>();
+  std::vector<Network> allow_destinations;  // [clients.LABEL] allow_destinations
   RulesState state = RulesState::current;
   Problems errors;  // why the file as it is now was not loaded (state != current)
 };
@@ -45,6 +46,7 @@ struct PolicySnapshot {
   std::string rules_dir;
   bool watch = true;            // from the config: see Config
   bool recheck_tunnels = true;  // from the config: see Config
+  std::vector<Network> allow_destinations;  // for every client, from the config
   std::uint64_t generation = 0;
   Problems problems;  // every error and warning of the build, in file order
 

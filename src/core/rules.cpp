@@ -1,6 +1,8 @@
 // Rule files: the compatible one-regex-per-line format, compiled with RE2 into one set.
 #include "core/rules.hpp"
 
+#include "core/network.hpp"
+
 #include <re2/re2.h>
 #include <re2/set.h>
 
@@ -134,59 +136,20 @@ std::string classify_name(Rule& rule, std::string_view rest) {
 
 // Fills the network of an ip: rule from `rest`; an error message or "".
 std::string classify_ip(Rule& rule, std::string_view rest) {
-  std::string_view address_text = rest;
-  std::optional<int> prefix;
-  if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
-    address_text = rest.substr(0, slash);
-    const std::string_view prefix_text = rest.substr(slash + 1);
-    int value = -1;
-    const auto [end, ec] =
-        std::from_chars(prefix_text.data(), prefix_text.data() + prefix_text.size(), value);
-    if (prefix_text.empty() || ec != std::errc{} ||
-        end != prefix_text.data() + prefix_text.size() ||
-        (prefix_text.size() > 1 && prefix_text.front() == '0') || value < 0) {
-      return "invalid prefix length \"" + std::string(prefix_text) + "\" on an ip: line";
-    }
-    prefix = value;
+  auto network = parse_network(rest);
+  if (!network) {
+    std::string message = network.error().message;
+    // Keep the messages saying where the text came from.
+    if (message.rfind("invalid ", 0) == 0) message += " on an ip: line";
+    return message;
   }
-  const auto address = IpAddress::parse(address_text);
-  if (!address) {
-    return "invalid IP address \"" + std::string(address_text) +
-           "\" on an ip: line (IPv4 as a.b.c.d, IPv6 without brackets)";
-  }
-  const int max_prefix = address->is_v4() ? 32 : 128;
-  const int length = prefix.value_or(max_prefix);
-  if (length > max_prefix) {
-    return "prefix length /" + std::to_string(length) + " is too long for " +
-           (address->is_v4() ? std::string("IPv4 (at most /32)")
-                             : std::string("IPv6 (at most /128)"));
-  }
-  auto bytes = address->bytes();
-  for (int bit = length; bit < max_prefix; ++bit) {
-    bytes[static_cast<std::size_t>(bit / 8)] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
-  }
-  IpAddress network = address->is_v4() ? IpAddress::v4({bytes[0], bytes[1], bytes[2], bytes[3]})
-                                       : IpAddress::v6(bytes);
-  if (network != *address) {
-    return "host bits set; did you mean " + network.to_string() + "/" + std::to_string(length);
-  }
-  rule.network = network;
-  rule.prefix_length = length;
+  rule.network = network->address;
+  rule.prefix_length = network->prefix_length;
   return {};
 }
 
 bool in_network(const IpAddress& address, const Rule& rule) {
-  if (address.family() != rule.network.family()) return false;
-  const auto& a = address.bytes();
-  const auto& n = rule.network.bytes();
-  const int full = rule.prefix_length / 8;
-  for (int i = 0; i < full; ++i) {
-    if (a[static_cast<std::size_t>(i)] != n[static_cast<std::size_t>(i)]) return false;
-  }
-  const int rest = rule.prefix_length % 8;
-  if (rest == 0) return true;
-  const auto mask = static_cast<std::uint8_t>(0xFFu << (8 - rest));
-  return (a[static_cast<std::size_t>(full)] & mask) == (n[static_cast<std::size_t>(full)] & mask);
+  return Network{rule.network, rule.prefix_length}.contains(address);
 }
 
 }  // namespace

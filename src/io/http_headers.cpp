@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <string>
 #include <vector>
 
 namespace egressd::io {
@@ -36,7 +37,206 @@ std::vector<std::string> split_list(std::string_view value) {
   return out;
 }
 
+// RFC 9110 tchar: the characters of a field name (and of a method, a transfer coding).
+bool is_tchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// A method egressd passes on: upper-case letters, digits, '-' and '_' (as nginx). All
+// registered methods fit; "get" does not, and a server that matched methods without
+// case could take it for GET (or "head" for HEAD, whose response has no body) while
+// the proxy does not.
+bool is_method_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+// Field values and reason phrases: HTAB, SP, VCHAR and obs-text; no other control
+// character and no DEL.
+bool is_value_char(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  return byte == '\t' || (byte >= 0x20 && byte != 0x7f);
+}
+
+bool is_visible_ascii(char c) { return c > 0x20 && c < 0x7f; }
+
+bool is_http1_version(std::string_view v) { return v == "HTTP/1.1" || v == "HTTP/1.0"; }
+
+// Why a raw head (complete or not) has a CR or LF outside a CRLF; empty if it has none.
+// A CR at the very end may be the first half of a CRLF still to come.
+std::string bare_line_break(std::string_view bytes) {
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] == '\n' && (i == 0 || bytes[i - 1] != '\r')) return "a line ending in LF without CR";
+    if (bytes[i] == '\r' && i + 1 < bytes.size() && bytes[i + 1] != '\n') {
+      return "a CR that does not end a line";
+    }
+  }
+  return {};
+}
+
+std::string request_line_problem(std::string_view line, const core::Limits& limits,
+                                 HeadStatus& status) {
+  if (line.size() > limits.request_line_bytes) {
+    status = HeadStatus::uri_too_long;
+    return "the request line is longer than " + std::to_string(limits.request_line_bytes) +
+           " bytes";
+  }
+  status = HeadStatus::bad_request;
+  const auto sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return "a request line without a target and version";
+  const auto method = line.substr(0, sp1);
+  if (method.empty() || !std::all_of(method.begin(), method.end(), is_method_char)) {
+    return "an invalid method (only A-Z, 0-9, '-' and '_')";
+  }
+  const auto sp2 = line.rfind(' ');
+  if (sp2 == sp1) return "a request line without an HTTP version";
+  const auto target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (target.empty()) return "an empty request target";
+  if (target.find(' ') != std::string_view::npos) {
+    return "a space in the request target (or around the version)";
+  }
+  if (!std::all_of(target.begin(), target.end(), is_visible_ascii)) {
+    return "characters not allowed in the request target (only visible ASCII)";
+  }
+  if (!is_http1_version(line.substr(sp2 + 1))) return "an HTTP version other than 1.0 or 1.1";
+  status = HeadStatus::ok;
+  return {};
+}
+
+std::string status_line_problem(std::string_view line) {
+  // HTTP-version SP 3DIGIT SP reason-phrase (Beast needs the second SP, too).
+  if (line.size() < 12 || !is_http1_version(line.substr(0, 8)) || line[8] != ' ') {
+    return "a status line that does not start with HTTP/1.0 or HTTP/1.1";
+  }
+  const auto code = line.substr(9, 3);
+  if (!std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return "a status code that is not three digits";
+  }
+  const auto reason = line.substr(12);
+  if (!reason.empty() && reason.front() != ' ') return "a status code that is not three digits";
+  if (!std::all_of(reason.begin(), reason.end(), is_value_char)) {
+    return "a control character in the reason phrase";
+  }
+  return {};
+}
+
+// One field line (without its CRLF). Returns why it is refused, or empty.
+std::string field_line_problem(std::string_view line) {
+  if (line.empty()) return "an empty line inside the head";
+  if (line.front() == ' ' || line.front() == '\t') return "obsolete line folding";
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos) return "a header line without a colon";
+  const auto name = line.substr(0, colon);
+  if (name.empty()) return "a header field with an empty name";
+  if (name.back() == ' ' || name.back() == '\t') {
+    return "whitespace between a header field name and the colon";
+  }
+  if (!std::all_of(name.begin(), name.end(), is_tchar)) {
+    return "invalid characters in a header field name";
+  }
+  const auto value = line.substr(colon + 1);
+  if (!std::all_of(value.begin(), value.end(), is_value_char)) {
+    return "a control character in the value of " + std::string(name);
+  }
+  return {};
+}
+
+std::string too_many_fields(const core::Limits& limits, HeadStatus& status) {
+  status = HeadStatus::fields_too_large;
+  return "more than " + std::to_string(limits.header_count) + " header fields";
+}
+
+std::string too_large(const core::Limits& limits, HeadStatus& status) {
+  status = HeadStatus::fields_too_large;
+  return "the message head is larger than " + std::to_string(limits.header_bytes) + " bytes";
+}
+
+// Content-Length: 1*DIGIT, at most 18 significant digits.
+std::string content_length_problem(std::string_view raw) {
+  const auto value = trim(raw);
+  if (value.empty()) return "an empty Content-Length";
+  if (value.find(',') != std::string_view::npos) return "a list-valued Content-Length";
+  if (!std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return "an invalid Content-Length";
+  }
+  const auto first = value.find_first_not_of('0');
+  if (first != std::string_view::npos && value.size() - first > 18) {
+    return "a Content-Length too large to be read the same way everywhere";
+  }
+  return {};
+}
+
+bool is_zero(std::string_view value) {
+  value = trim(value);
+  return !value.empty() && value.find_first_not_of('0') == std::string_view::npos;
+}
+
 }  // namespace
+
+std::string head_problem(std::string_view head, bool is_request, const core::Limits& limits,
+                         HeadStatus& status) {
+  status = HeadStatus::ok;
+  if (head.size() > limits.header_bytes) return too_large(limits, status);
+  if (auto problem = bare_line_break(head); !problem.empty()) {
+    status = HeadStatus::bad_request;
+    return problem;
+  }
+  if (head.size() >= 2 && head.substr(head.size() - 2) == "\r\n") head.remove_suffix(2);
+
+  auto eol = head.find("\r\n");
+  const auto start_line = head.substr(0, eol);
+  if (is_request) {
+    if (auto problem = request_line_problem(start_line, limits, status); !problem.empty()) {
+      return problem;
+    }
+  } else if (auto problem = status_line_problem(start_line); !problem.empty()) {
+    status = HeadStatus::bad_request;
+    return problem;
+  }
+
+  std::size_t count = 0;
+  while (eol != std::string_view::npos) {
+    const auto begin = eol + 2;
+    eol = head.find("\r\n", begin);
+    const auto line = head.substr(begin, eol == std::string_view::npos ? eol : eol - begin);
+    if (auto problem = field_line_problem(line); !problem.empty()) {
+      status = HeadStatus::bad_request;
+      return problem;
+    }
+    if (++count > limits.header_count) return too_many_fields(limits, status);
+  }
+  return {};
+}
+
+std::string partial_head_problem(std::string_view bytes, bool is_request,
+                                 const core::Limits& limits, HeadStatus& status) {
+  status = HeadStatus::ok;
+  if (auto problem = bare_line_break(bytes); !problem.empty()) {
+    status = HeadStatus::bad_request;
+    return problem;
+  }
+  const auto eol = bytes.find("\r\n");
+  if (is_request) {
+    auto line_length = eol;
+    if (eol == std::string_view::npos) {
+      // A last CR may start the CRLF that ends the line.
+      line_length = bytes.size() - (!bytes.empty() && bytes.back() == '\r' ? 1 : 0);
+    }
+    if (line_length > limits.request_line_bytes) {
+      status = HeadStatus::uri_too_long;
+      return "the request line is longer than " + std::to_string(limits.request_line_bytes) +
+             " bytes";
+    }
+  }
+  if (bytes.size() > limits.header_bytes) return too_large(limits, status);
+  std::size_t lines = 0;
+  for (auto pos = eol; pos != std::string_view::npos; pos = bytes.find("\r\n", pos + 2)) {
+    ++lines;
+  }
+  // Every CRLF after the first ends a field line.
+  if (lines > 1 && lines - 1 > limits.header_count) return too_many_fields(limits, status);
+  return {};
+}
 
 void strip_hop_by_hop(http::fields& fields) {
   std::vector<std::string> named;
@@ -77,17 +277,84 @@ std::string framing_problem(const http::fields& fields) {
   if (cl_count > 0 && te_count > 0) return "Transfer-Encoding together with Content-Length";
   if (cl_count > 1) return "more than one Content-Length";
   if (cl_count == 1) {
-    const auto value = trim(fields[http::field::content_length]);
-    if (value.empty() ||
-        !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return "invalid Content-Length";
+    if (auto problem = content_length_problem(fields[http::field::content_length]);
+        !problem.empty()) {
+      return problem;
     }
   }
-  if (te_count > 1) return "more than one Transfer-Encoding";
-  if (te_count == 1 && !iequals(trim(fields[http::field::transfer_encoding]), "chunked")) {
-    return "a Transfer-Encoding other than chunked";
+  if (te_count == 0) return {};
+
+  std::size_t chunked = 0;
+  bool other = false;
+  bool empty = false;
+  for (auto it = fields.find(http::field::transfer_encoding);
+       it != fields.end() && it->name() == http::field::transfer_encoding; ++it) {
+    std::string_view value = it->value();
+    for (;;) {
+      const auto comma = value.find(',');
+      const auto coding = trim(value.substr(0, comma));
+      if (coding.empty()) {
+        empty = true;
+      } else if (iequals(coding, "chunked")) {
+        ++chunked;
+      } else {
+        other = true;
+      }
+      if (comma == std::string_view::npos) break;
+      value.remove_prefix(comma + 1);
+    }
+  }
+  if (chunked > 1) return "chunked applied more than once";
+  if (other) return "a transfer coding other than chunked (egressd only relays chunked)";
+  if (chunked == 0) return "an empty Transfer-Encoding";
+  if (empty || te_count > 1) return "a Transfer-Encoding other than exactly \"chunked\"";
+  return {};
+}
+
+std::string framing_problem(const http::request_header<>& request) {
+  if (auto problem = framing_problem(static_cast<const http::fields&>(request));
+      !problem.empty()) {
+    return problem;
+  }
+  const bool has_te = request.count(http::field::transfer_encoding) > 0;
+  if (has_te && request.version() < 11) return "Transfer-Encoding in an HTTP/1.0 request";
+  const auto method = request.method();
+  if (method == http::verb::get || method == http::verb::head || method == http::verb::trace) {
+    const auto cl = request.find(http::field::content_length);
+    if (has_te || (cl != request.end() && !is_zero(cl->value()))) {
+      const auto name = request.method_string();
+      return "a body on a " + std::string(name.data(), name.size()) +
+             " request (a server may read it as the next request)";
+    }
   }
   return {};
+}
+
+std::string framing_problem(const http::response_header<>& response) {
+  if (auto problem = framing_problem(static_cast<const http::fields&>(response));
+      !problem.empty()) {
+    return problem;
+  }
+  if (response.count(http::field::transfer_encoding) > 0 && response.version() < 11) {
+    return "Transfer-Encoding in an HTTP/1.0 response";
+  }
+  return {};
+}
+
+void ChunkExtensionCheck::operator()(std::uint64_t /*size*/, beast::string_view extensions,
+                                     error_code& ec) {
+  if (extensions.size() > limit_) {
+    problem_ = "chunk extensions longer than " + std::to_string(limit_) + " bytes";
+    ec = http::error::bad_chunk_extension;
+  }
+}
+
+bool is_malformed(const error_code& ec) {
+  if (!ec || ec.category() != http::make_error_code(http::error::need_more).category()) {
+    return false;
+  }
+  return ec != http::error::end_of_stream && ec != http::error::partial_message &&
+         ec != http::error::need_more && ec != http::error::need_buffer;
 }
 
 bool has_obs_fold(std::string_view head) {

@@ -1,9 +1,12 @@
 // Header rules for relaying HTTP/1.x messages: hop-by-hop removal, Via, framing checks.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "core/config.hpp"
 #include "io/asio.hpp"
 
 namespace egressd::io {
@@ -17,11 +20,89 @@ void strip_hop_by_hop(http::fields& fields);
 // Appends "<major>.<minor> <via_name>" to the Via field (one comma-separated list).
 void append_via(http::fields& fields, unsigned version, std::string_view via_name);
 
+// How a refused message head is answered when it is a request (a refused response head
+// always makes a 502).
+enum class HeadStatus {
+  ok,
+  bad_request,       // 400: malformed, or framing another parser could read differently
+  uri_too_long,      // 414: the request line is longer than limits.request_line_bytes
+  fields_too_large,  // 431: more than limits.header_bytes, or limits.header_count fields
+};
+
+// Checks a complete raw message head, as received: the start line and the field lines,
+// each ending in CRLF, without the empty line that ends the head. Beast parses the head
+// afterwards; this is the stricter pass that refuses what Beast accepts but another
+// parser could read differently. Returns an empty string (and HeadStatus::ok) when the
+// head passes; otherwise why it is refused, with `status` set to:
+// - uri_too_long: a request line longer than limits.request_line_bytes;
+// - fields_too_large: a head longer than limits.header_bytes, or more than
+//   limits.header_count field lines;
+// - bad_request: a CR or LF that is not part of a CRLF; a request line that is not
+//   exactly "METHOD SP target SP version" with a method of A-Z, 0-9, '-' and '_' and a
+//   target of visible ASCII only; a version other than HTTP/1.0 or HTTP/1.1 (requests
+//   and responses); a status line that is not "HTTP/1.x SP 3DIGIT [SP reason]"; obsolete
+//   line folding; a field line without a colon, with an empty or non-token name, or with
+//   whitespace before the colon; a control character (other than HTAB) or DEL in a
+//   field value or a reason phrase. Bytes 0x80-0xFF (obs-text) are allowed in values.
+// Messages never quote the client's bytes, only field names that passed the check.
+std::string head_problem(std::string_view head, bool is_request, const core::Limits& limits,
+                         HeadStatus& status);
+
+// Checks the beginning of a head whose end has not arrived yet, so that a refusal need
+// not wait for the whole head (or for the deadline): a request line that is already
+// longer than the limit (uri_too_long), more bytes than limits.header_bytes or more
+// complete field lines than limits.header_count (fields_too_large), a bare LF or a CR
+// followed by anything but LF (bad_request). Same contract as head_problem() otherwise.
+std::string partial_head_problem(std::string_view bytes, bool is_request,
+                                 const core::Limits& limits, HeadStatus& status);
+
 // Checks the framing fields of a message before anything is relayed. Returns an empty
-// string when the framing is unambiguous; otherwise why it is refused: Transfer-Encoding
-// together with Content-Length, more than one Content-Length (or a list value), or a
-// Transfer-Encoding other than exactly "chunked".
+// string when the framing is unambiguous; otherwise why it is refused:
+// - Transfer-Encoding together with Content-Length;
+// - more than one Content-Length field, a list value ("10, 10"), an empty or non-numeric
+//   value, or one with more than 18 significant digits (which a signed 64-bit reader
+//   would misread);
+// - a Transfer-Encoding that is not exactly one field with the single coding "chunked"
+//   (case-insensitive, surrounding whitespace allowed): empty, "chunked, chunked", a
+//   coding other than chunked ("gzip, chunked", "chunked;x"), or several field lines.
+// egressd decodes and re-frames every body itself, so it only needs to, and only does,
+// understand chunked.
 std::string framing_problem(const http::fields& fields);
+
+// framing_problem() for a request head, plus: Transfer-Encoding in an HTTP/1.0 request,
+// and a body on GET, HEAD or TRACE (any Transfer-Encoding, or a Content-Length other than
+// 0): servers that ignore such a body would read it as the next request. A request
+// message picks this overload.
+std::string framing_problem(const http::request_header<>& request);
+
+// framing_problem() for a response head, plus: Transfer-Encoding in an HTTP/1.0 response.
+// A response message picks this overload.
+std::string framing_problem(const http::response_header<>& response);
+
+// The on_chunk_header callback for a Beast parser (`parser.on_chunk_header(check)`; the
+// parser keeps a reference, so the object must outlive the body). Beast has checked the
+// chunk size and the extensions' syntax before it calls this; this refuses a chunk whose
+// extensions are longer than the limit given to reset(), with
+// http::error::bad_chunk_extension, and keeps why in problem().
+class ChunkExtensionCheck {
+ public:
+  void reset(std::size_t limit) {
+    limit_ = limit;
+    problem_.clear();
+  }
+  void operator()(std::uint64_t size, beast::string_view extensions, error_code& ec);
+  // Why the last chunk was refused; empty if none was.
+  const std::string& problem() const { return problem_; }
+
+ private:
+  std::size_t limit_ = 0;
+  std::string problem_;
+};
+
+// True when `ec` is Beast's (or our) verdict that a message is malformed: an
+// http::error other than the ones that mean "the stream ended" or "go on"
+// (end_of_stream, partial_message, need_more, need_buffer).
+bool is_malformed(const error_code& ec);
 
 // True when a raw message head (start line and fields, without the final empty line)
 // continues a field value on the next line (obsolete line folding, RFC 9112 §5.2).

@@ -78,31 +78,53 @@ awaitable<RelayOutcome> relay_body(beast::tcp_stream& source, beast::flat_buffer
   co_return RelayOutcome{};
 }
 
-// Reads one message head into `parser`. Beast does the parsing; this loop only makes
-// sure the whole head is in the buffer first, so that obsolete line folding (which
-// Beast joins silently) can be refused. Reads are bounded by `limit` and by the
-// stream's deadline. On a clean end of stream before any byte, returns
-// http::error::end_of_stream. Sets `problem` for refusals that have no Beast error.
+// The error read_head() returns for a head refused by head_problem().
+error_code head_error(HeadStatus status) {
+  switch (status) {
+    case HeadStatus::fields_too_large:
+      return http::error::header_limit;
+    case HeadStatus::uri_too_long:
+      return http::error::bad_target;
+    default:
+      return http::error::bad_value;
+  }
+}
+
+// Reads one message head into `parser`. Beast does the parsing; this loop makes sure the
+// whole head is in the buffer first, so that head_problem() can refuse what Beast would
+// accept but another parser could read differently (obsolete line folding, which Beast
+// joins silently, whitespace before a colon, control characters...), and so that an
+// over-long request line or head is refused as soon as it is one. Reads are bounded by
+// limits.header_bytes and by the stream's deadline.
+//
+// A chunked body gets `chunks` as its chunk-header callback (extension length), and its
+// first chunk header is parsed before read_head() returns, so that a bad one is refused
+// before anything is relayed: for a request, only if it is already buffered (a client
+// may wait for 100 Continue before sending its body); for a response, by reading until
+// it has arrived.
+//
+// On a clean end of stream before any byte, returns http::error::end_of_stream. Sets
+// `problem` and `status` for refusals of our own (and `problem` for a refused chunk).
 template <bool isRequest>
 awaitable<error_code> read_head(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                 http::parser<isRequest, http::buffer_body>& parser,
-                                std::size_t limit, std::string& problem) {
+                                const core::Limits& limits, ChunkExtensionCheck& chunks,
+                                std::string& problem, HeadStatus& status) {
   error_code ec;
   for (;;) {
     const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
     const auto end = bytes.find("\r\n\r\n");
     if (end != std::string_view::npos) {
-      if (has_obs_fold(bytes.substr(0, end + 2))) {
-        problem = "obsolete line folding in the message head";
-        co_return http::error::bad_value;
-      }
+      problem = head_problem(bytes.substr(0, end + 2), isRequest, limits, status);
+      if (!problem.empty()) co_return head_error(status);
       const auto used = parser.put(asio::buffer(bytes.data(), end + 4), ec);
       buffer.consume(used);
       if (ec) co_return ec;
       if (!parser.is_header_done()) co_return http::error::bad_value;
-      co_return error_code{};
+      break;
     }
-    if (bytes.size() > limit) co_return http::error::header_limit;
+    problem = partial_head_problem(bytes, isRequest, limits, status);
+    if (!problem.empty()) co_return head_error(status);
     const auto room = std::min<std::size_t>(kBodyChunk, buffer.max_size() - buffer.size());
     if (room == 0) co_return http::error::header_limit;
     const auto n = co_await stream.async_read_some(buffer.prepare(room), with_ec(ec));
@@ -111,6 +133,30 @@ awaitable<error_code> read_head(beast::tcp_stream& stream, beast::flat_buffer& b
       co_return buffer.size() == 0 ? http::error::end_of_stream : http::error::partial_message;
     if (ec) co_return ec;
   }
+
+  if (!parser.chunked() || parser.is_done()) co_return error_code{};
+  chunks.reset(limits.chunk_extension_bytes);
+  parser.on_chunk_header(chunks);
+  // With no body buffer, the parser stops after the chunk header (need_buffer at the
+  // latest): nothing of the body is consumed.
+  auto& body = parser.get().body();
+  body.data = nullptr;
+  body.size = 0;
+  if (buffer.size() > 0) {
+    const auto used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec != http::error::need_more) {
+      if (ec && !chunks.problem().empty()) problem = chunks.problem();
+      co_return ec;
+    }
+    ec = {};
+  }
+  if (isRequest) co_return error_code{};
+  co_await http::async_read_some(stream, buffer, parser, with_ec(ec));
+  if (ec == http::error::need_buffer) ec = {};
+  if (ec && !chunks.problem().empty()) problem = chunks.problem();
+  co_return ec;
 }
 
 class Session final : public Abortable {
@@ -147,7 +193,7 @@ class Session final : public Abortable {
                                      http::serializer<true, http::buffer_body>& writer,
                                      RelayOutcome& outcome, bool& finished);
   awaitable<void> answer_read_error(const error_code& ec, const RequestParser& parser,
-                                    const std::string& problem);
+                                    const std::string& problem, HeadStatus refusal);
 
   // Sends a response of our own. Returns whether the client connection may be reused.
   awaitable<bool> send(http::status status, std::string_view content_type, std::string body,
@@ -170,6 +216,30 @@ class Session final : public Abortable {
             context_.learning.contains(client_address_)};
   }
   void close_upstream() { upstream_.reset(); }
+  // The destination check of this client under `snapshot` (see core::destination_refusal).
+  core::DestinationRules destination_rules(const core::PolicySnapshot& snapshot) const {
+    core::DestinationRules rules;
+    rules.allowed = snapshot.allow_destinations;
+    if (const auto* client = snapshot.find(client_address_)) {
+      rules.allowed.insert(rules.allowed.end(), client->allow_destinations.begin(),
+                           client->allow_destinations.end());
+    }
+    rules.own_addresses = *context_.local_addresses.current();
+    rules.listen = context_.settings.listen;
+    return rules;
+  }
+  // The status for a failed connect, logged: 403 for a refused destination, 504 for a
+  // timeout, 502 otherwise.
+  http::status upstream_status(const ConnectOutcome& outcome, std::string_view host,
+                               std::uint16_t port) const {
+    if (outcome.status == ConnectOutcome::Status::destination_refused) {
+      spdlog::info("destination refused addr={} host={} port={} reason={}", client_text_, host,
+                   port, core::log_value(outcome.detail));
+      return http::status::forbidden;
+    }
+    log_upstream_error(host, port, outcome.detail);
+    return outcome.is_timeout() ? http::status::gateway_timeout : http::status::bad_gateway;
+  }
   void log_upstream_error(std::string_view host, std::uint16_t port,
                           std::string_view detail) const {
     spdlog::warn("upstream error addr={} host={} port={} error={}", client_text_, host, port,
@@ -191,7 +261,9 @@ class Session final : public Abortable {
   tcp::socket* tunnel_client_ = nullptr;
   tcp::socket* tunnel_origin_ = nullptr;
   std::optional<core::AuthorityTarget> tunnel_target_;  // while a tunnel is open
+  core::DestinationRules destinations_;  // of the request being served
   bool closed_by_reload_ = false;
+  ChunkExtensionCheck request_chunks_;  // the chunk-header callback of the current request
 };
 
 void Session::abort() {
@@ -224,10 +296,11 @@ awaitable<void> Session::run() {
     // The first request must arrive promptly; later ones may wait for the idle deadline.
     client_.expires_after(first ? timeouts_.request_head : timeouts_.idle_client);
     std::string problem;
-    ec = co_await read_head<true>(client_, buffer_, parser, context_.settings.limits.header_bytes,
-                                  problem);
+    HeadStatus refusal = HeadStatus::ok;
+    ec = co_await read_head<true>(client_, buffer_, parser, context_.settings.limits,
+                                  request_chunks_, problem, refusal);
     if (ec) {
-      co_await answer_read_error(ec, parser, problem);
+      co_await answer_read_error(ec, parser, problem, refusal);
       break;
     }
     first = false;
@@ -241,7 +314,7 @@ awaitable<void> Session::run() {
 }
 
 awaitable<void> Session::answer_read_error(const error_code& ec, const RequestParser& parser,
-                                           const std::string& problem) {
+                                           const std::string& problem, HeadStatus refusal) {
   if (ec == http::error::end_of_stream || ec == asio::error::eof ||
       ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
     co_return;  // the client went away between requests
@@ -254,9 +327,18 @@ awaitable<void> Session::answer_read_error(const error_code& ec, const RequestPa
     }
     co_return;
   }
-  if (ec == http::error::header_limit) {
-    co_await send_error(http::status::request_header_fields_too_large,
-                        "the request head is larger than the configured limit", false);
+  // Each refusal closes the connection: what follows the refused head cannot be trusted
+  // to start the next request.
+  if (refusal == HeadStatus::uri_too_long) {
+    spdlog::info("bad request addr={} error={}", client_text_, core::log_value(problem));
+    co_await send_error(http::status::uri_too_long, problem, false);
+    co_return;
+  }
+  if (refusal == HeadStatus::fields_too_large || ec == http::error::header_limit) {
+    std::string detail = problem;
+    if (detail.empty()) detail = "the request head is larger than the configured limit";
+    spdlog::info("bad request addr={} error={}", client_text_, core::log_value(detail));
+    co_await send_error(http::status::request_header_fields_too_large, detail, false);
     co_return;
   }
   const std::string detail = "malformed request: " + (problem.empty() ? ec.message() : problem);
@@ -384,6 +466,7 @@ awaitable<bool> Session::handle(RequestParser& parser) {
     co_return co_await send(http::status::forbidden, "text/html; charset=utf-8", std::move(page),
                             keep_alive && !has_body);
   }
+  destinations_ = destination_rules(*snapshot);
   co_return co_await forward(parser, *target);
 }
 
@@ -417,7 +500,8 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
       close_upstream();
       upstream_.emplace(executor);
       const auto outcome = co_await connect_upstream(context_.resolver, target.host, target.port,
-                                                     timeouts_.connect, upstream_->stream);
+                                                     timeouts_.connect, destinations_,
+                                                     upstream_->stream);
       if (aborted_) {
         // The resolver is not cancelled by abort(): do not go on once it answers.
         close_upstream();
@@ -425,10 +509,8 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
       }
       if (!outcome.ok()) {
         close_upstream();
-        log_upstream_error(target.host.name, target.port, outcome.detail);
-        co_return co_await send_error(
-            outcome.is_timeout() ? http::status::gateway_timeout : http::status::bad_gateway,
-            outcome.detail, client_keep_alive && !has_body);
+        co_return co_await send_error(upstream_status(outcome, target.host.name, target.port),
+                                      outcome.detail, client_keep_alive && !has_body);
       }
       upstream_->host = target.host.name;
       upstream_->port = target.port;
@@ -467,6 +549,9 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
     };
 
     // 3. The response head, forwarding interim (1xx) responses to HTTP/1.1 clients.
+    ChunkExtensionCheck response_chunks;  // outlives response_parser, which refers to it
+    std::string response_problem;         // why head_problem() or the chunk check refused
+    HeadStatus response_refusal = HeadStatus::ok;
     std::optional<ResponseParser> response_parser;
     for (;;) {
       response_parser.emplace();
@@ -475,9 +560,9 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
       response_parser->body_limit(std::numeric_limits<std::uint64_t>::max());
       if (is_head) response_parser->skip(true);
       if (body_finished) up.stream.expires_after(timeouts_.response_head);
-      std::string problem;
       ec = co_await read_head<false>(up.stream, up.buffer, *response_parser,
-                                     context_.settings.limits.header_bytes, problem);
+                                     context_.settings.limits, response_chunks, response_problem,
+                                     response_refusal);
       if (ec) break;
       const auto status = response_parser->get().result_int();
       if (status < 100 || status >= 200) break;
@@ -510,15 +595,33 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
            ec == asio::error::eof)) {
         continue;  // a kept connection the origin had closed: retry once on a fresh one
       }
+      if (body_finished && body_outcome.end == RelayEnd::source_failed &&
+          is_malformed(body_outcome.ec)) {
+        // The client's body broke its framing; relay_request_body() closed the origin
+        // connection, which ended the wait for a response.
+        std::string detail = "malformed request body: ";
+        detail += request_chunks_.problem().empty() ? body_outcome.ec.message()
+                                                    : request_chunks_.problem();
+        spdlog::info("bad request addr={} error={}", client_text_, core::log_value(detail));
+        co_return co_await send_error(http::status::bad_request, detail, false);
+      }
       // Named locals, not temporaries in the co_await expression: g++ 12 destroys a
       // conditional's temporary twice there.
       const bool timed_out = ec == beast::error::timeout;
       std::string detail = "the origin did not answer in time";
-      if (!timed_out) detail = "the origin sent no valid response: " + ec.message();
+      if (!timed_out) {
+        detail = "the origin sent no valid response: ";
+        detail += response_problem.empty() ? ec.message() : response_problem;
+      }
       log_upstream_error(target.host.name, target.port, detail);
+      // After a malformed response the client connection is closed too: nothing that
+      // followed it on the origin connection may reach the client, and the client gets
+      // no chance to build on a half-understood exchange.
+      const bool malformed = is_malformed(ec) || !response_problem.empty();
       const bool client_body_done = body_finished && body_outcome.end == RelayEnd::complete;
       const auto status = timed_out ? http::status::gateway_timeout : http::status::bad_gateway;
-      co_return co_await send_error(status, detail, client_keep_alive && client_body_done);
+      co_return co_await send_error(status, detail,
+                                    client_keep_alive && client_body_done && !malformed);
     }
 
     // 4. The final response head, rewritten for the client.
@@ -531,9 +634,9 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
     if (const auto problem = framing_problem(response); !problem.empty()) {
       co_await stop_body_relay();
       close_upstream();
-      co_return co_await send_error(http::status::bad_gateway,
-                                    "the origin's response has ambiguous framing: " + problem,
-                                    false);
+      const std::string detail = "the origin's response has ambiguous framing: " + problem;
+      log_upstream_error(target.host.name, target.port, detail);
+      co_return co_await send_error(http::status::bad_gateway, detail, false);
     }
 
     bool keep_alive = client_keep_alive;
@@ -606,6 +709,10 @@ awaitable<void> Session::relay_request_body(RequestParser& parser, Upstream& up,
   finished = true;
   // The response deadline starts once the whole request is out.
   if (outcome.end == RelayEnd::complete) up.stream.expires_after(timeouts_.response_head);
+  // A body that breaks its framing (bad chunk size or extension): the origin has a
+  // truncated request and must not wait for the rest, and the wait for its response
+  // ends here, so that forward() answers 400.
+  if (outcome.end == RelayEnd::source_failed && is_malformed(outcome.ec)) up.stream.close();
 }
 
 awaitable<bool> Session::handle_connect(RequestParser& parser) {
@@ -640,8 +747,9 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   close_upstream();  // a tunnel never reuses, and an idle kept connection is now useless
   beast::tcp_stream origin(co_await asio::this_coro::executor);
   connecting_ = &origin;
+  destinations_ = destination_rules(*snapshot);
   const auto outcome = co_await connect_upstream(context_.resolver, target->host, target->port,
-                                                 timeouts_.connect, origin);
+                                                 timeouts_.connect, destinations_, origin);
   if (aborted_) {
     // The resolver is not cancelled by abort(): do not go on once it answers.
     connecting_ = nullptr;
@@ -649,10 +757,16 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   }
   if (!outcome.ok()) {
     connecting_ = nullptr;
-    log_upstream_error(target->host.name, target->port, outcome.detail);
-    co_return co_await send_error(
-        outcome.is_timeout() ? http::status::gateway_timeout : http::status::bad_gateway,
-        outcome.detail, false);
+    const auto status = upstream_status(outcome, target->host.name, target->port);
+    if (status == http::status::forbidden) {
+      // Like a refused CONNECT: plain text a terminal shows, and a reason to match on.
+      Headers headers;
+      headers.emplace_back("X-Egressd-Reason", "destination-not-allowed");
+      std::string body = "egressd refused this CONNECT: " + outcome.detail + "\n";
+      co_return co_await send(status, "text/plain; charset=utf-8", std::move(body), false,
+                              std::move(headers));
+    }
+    co_return co_await send_error(status, outcome.detail, false);
   }
 
   static constexpr std::string_view kEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";

@@ -2,11 +2,13 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/config.hpp"
 #include "io/asio.hpp"
 #include "io/client_activity.hpp"
 #include "io/decision_feed.hpp"
+#include "io/local_addresses.hpp"
 #include "io/policy_store.hpp"
 #include "io/resolver.hpp"
 
@@ -16,6 +18,7 @@ struct SessionSettings {
   core::Timeouts timeouts;
   core::Limits limits;
   std::string via_name = "egressd";
+  std::vector<core::Endpoint> listen{};  // as bound: a request to one of these is a loop
 };
 
 // What a worker lends to each of its sessions. Everything here outlives the worker's
@@ -30,6 +33,7 @@ struct WorkerContext {
   const ClientSet& stopped;
   const ClientSet& learning;
   DecisionFeed& feed;
+  const LocalAddresses& local_addresses;
 };
 
 // Serves one accepted client connection until it ends. Never throws: errors end the

@@ -19,6 +19,7 @@ asio::ip::address to_asio(const core::IpAddress& address) {
 awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host& host,
                                            std::uint16_t port,
                                            std::chrono::seconds connect_timeout,
+                                           const core::DestinationRules& destinations,
                                            beast::tcp_stream& stream) {
   using Status = ConnectOutcome::Status;
   std::vector<core::IpAddress> addresses;
@@ -39,6 +40,20 @@ awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host&
         co_return ConnectOutcome{Status::dns_failure,
                                  "DNS lookup of " + host.name + " failed: " + resolved.error, {}};
     }
+  }
+
+  // The addresses that were checked are the only ones ever connected to. A name that
+  // resolves to an internal address (DNS rebinding) ends here.
+  std::string refusal;
+  std::erase_if(addresses, [&](const core::IpAddress& address) {
+    auto why = core::destination_refusal(address, port, destinations);
+    if (why && refusal.empty()) refusal = std::move(*why);
+    return why.has_value();
+  });
+  if (addresses.empty()) {
+    std::string detail = "destination not allowed: ";
+    detail += host.ip ? refusal : host.name + " (" + refusal + ")";
+    co_return ConnectOutcome{Status::destination_refused, std::move(detail), {}};
   }
 
   // One deadline for all attempts, so a name with many dead addresses cannot hold the

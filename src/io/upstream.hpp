@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/destination.hpp"
 #include "core/host.hpp"
 #include "io/asio.hpp"
 #include "io/resolver.hpp"
@@ -19,6 +20,7 @@ struct ConnectOutcome {
     dns_failure,      // DNS failed otherwise -> 502
     connect_failed,   // every address refused or unreachable -> 502
     connect_timeout,  // no address accepted in time -> 504
+    destination_refused,  // every address is one egressd may not reach -> 403
   };
   Status status = Status::connect_failed;
   std::string detail;        // for logs and error pages, e.g. "127.0.0.1:81: Connection refused"
@@ -30,13 +32,16 @@ struct ConnectOutcome {
   }
 };
 
-// Resolves `host` (unless it is an IP literal) and connects `stream` to the first
+// Resolves `host` (unless it is an IP literal), checks every address against
+// `destinations` (core::destination_refusal) and connects `stream` to the first allowed
 // address that accepts, trying them in resolver order, all within `connect_timeout`.
-// The host given is the normalised host that the policy checked; nothing else is
-// looked up.
+// Only checked addresses are ever connected to; when none may be reached the outcome is
+// destination_refused with the reason of the first. The host given is the normalised
+// host that the policy checked; nothing else is looked up.
 awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host& host,
                                            std::uint16_t port,
                                            std::chrono::seconds connect_timeout,
+                                           const core::DestinationRules& destinations,
                                            beast::tcp_stream& stream);
 
 // Converts between Asio and core address types.

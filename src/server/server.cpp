@@ -27,11 +27,13 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 
 struct Server::Worker {
   Worker(const core::Config& config, const io::PolicyStore& policies,
-         const io::ClientSet& stopped, const io::ClientSet& learning, io::DecisionFeed& feed)
+         const io::ClientSet& stopped, const io::ClientSet& learning, io::DecisionFeed& feed,
+         const io::LocalAddresses& local_addresses)
       : io(1),
         resolver(io, config.dns_servers, config.timeouts.dns),
-        settings{config.timeouts, config.limits, config.via_name},
-        context{resolver, policies, settings, activity, stopped, learning, feed} {}
+        settings{config.timeouts, config.limits, config.via_name, {}},
+        context{resolver, policies, settings, activity, stopped, learning, feed,
+                local_addresses} {}
 
   // Declared before io: sessions still pending when io is destroyed deregister here.
   io::ClientActivity activity;
@@ -103,7 +105,8 @@ Server::Server(core::Config config, io::SnapshotPtr initial, Reloader reloader,
   unsigned count = config_.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < count; ++i) {
-    workers_.push_back(std::make_unique<Worker>(config_, policies_, stopped_, learning_, feed_));
+    workers_.push_back(std::make_unique<Worker>(config_, policies_, stopped_, learning_, feed_,
+                                                local_addresses_));
   }
 }
 
@@ -147,7 +150,10 @@ bool Server::listen(std::string& error) {
     const core::Endpoint bound{io::to_core(endpoint.address()), endpoint.port()};
     spdlog::info("listening address={}", bound.to_string());
     listening_.push_back(bound.to_string());
+    // Sessions refuse requests to these: a request loop (workers do not run yet).
+    for (auto& worker : workers_) worker->settings.listen.push_back(bound);
   }
+  refresh_local_addresses();
   return true;
 }
 
@@ -198,6 +204,7 @@ ReloadResult Server::reload() {
                "with-errors={}",
                generation, result.clients, labels(result.changed.added),
                labels(result.changed.removed), labels(result.changed.modified), labels(kept));
+  refresh_local_addresses();
   io::SnapshotPtr published = std::move(build.snapshot);
   policies_.publish(published);
   if (published->recheck_tunnels && !workers_.empty() && workers_.front()->thread.joinable()) {
@@ -205,6 +212,23 @@ ReloadResult Server::reload() {
   }
   update_watch(*published);
   return result;
+}
+
+void Server::refresh_local_addresses() {
+  std::string error;
+  auto addresses = io::read_local_addresses(error);
+  if (!error.empty()) spdlog::warn("cannot read this host's addresses: {}", error);
+  local_addresses_.publish(std::move(addresses));
+}
+
+void Server::schedule_address_refresh() {
+  // Interfaces come and go (a vif per running qube): look again now and then.
+  address_timer_.expires_after(std::chrono::seconds(10));
+  address_timer_.async_wait([this](const error_code& ec) {
+    if (ec) return;
+    refresh_local_addresses();
+    schedule_address_refresh();
+  });
 }
 
 std::size_t Server::close_denied_tunnels(const io::SnapshotPtr& snapshot) {
@@ -379,11 +403,13 @@ int Server::run() {
   signals.async_wait(on_signal);
   if (control_) control_->start();
   update_watch(*policies_.current());
+  schedule_address_refresh();
   while (!stopping && control_io_.run_one() > 0) {
   }
 
   // Let the control connections' coroutines see their sockets closed and finish.
   if (watcher_) watcher_->stop();
+  address_timer_.cancel();
   if (control_) control_->close();
   error_code cancel_error;
   signals.cancel(cancel_error);

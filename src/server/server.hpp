@@ -12,6 +12,7 @@
 #include "io/client_activity.hpp"
 #include "io/policy_store.hpp"
 #include "io/decision_feed.hpp"
+#include "io/local_addresses.hpp"
 #include "server/control_server.hpp"
 #include "server/file_watcher.hpp"
 
@@ -87,6 +88,9 @@ class Server final : private ControlActions {
   std::size_t close_denied_tunnels(const io::SnapshotPtr& snapshot);
   // Points the watcher at the config file and the snapshot's rules folder (or stops it).
   void update_watch(const core::PolicySnapshot& snapshot);
+  // Reads this host's addresses for the destination check, now / every 10 s.
+  void refresh_local_addresses();
+  void schedule_address_refresh();
 
   core::Config config_;
   std::string config_path_;
@@ -98,6 +102,8 @@ class Server final : private ControlActions {
   std::vector<std::string> listening_;  // as bound ("127.0.0.1:8100")
   io::asio::io_context control_io_{1};
   io::DecisionFeed feed_{control_io_};
+  io::LocalAddresses local_addresses_;
+  io::asio::steady_timer address_timer_{control_io_};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<FileWatcher> watcher_;

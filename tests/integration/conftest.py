@@ -86,7 +86,8 @@ def egressd(request, tmp_path, dns_server):
 
     With use_config (the default) a TOML config is written with the given keys on top
     of: listen 127.0.0.1:0, the rules folder, 2 workers, the DNS fixture as server, a
-    control socket in the instance's folder, watch = false.
+    control socket in the instance's folder, watch = false, allow_destinations for
+    loopback (pass config={"allow_destinations": []} to test the default).
     With use_config=False, `args` are passed as they are (e.g. --listen/--rules), with
     "{rules}" replaced by the rules folder."""
     started = []
@@ -111,8 +112,11 @@ def egressd(request, tmp_path, dns_server):
                 # Its own control socket, never the system-wide default in /run.
                 "control_socket": str(workdir / "control.sock"),
                 # Reloads happen when a test asks for them, so that what each reload
-                # changed is known; test_watch.py turns watching on.
+                # changed is known; test_live_rules.py turns watching on.
                 "watch": False,
+                # The origins of the tests listen on loopback, which egressd refuses as
+                # a destination by default; test_destinations.py tests that default.
+                "allow_destinations": ["127.0.0.0/8", "::1/128"],
             }
             cfg = _merge(cfg, config)
             config_path = workdir / "egressd.toml"

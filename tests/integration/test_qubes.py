@@ -139,6 +139,9 @@ def qubes(request, lab, tmp_path):
         # Host names are IP literals here; a lookup would go to the internet
         # namespace, where nothing answers.
         "dns": {"servers": ["198.51.100.53"]},
+        # The simulated internet is TEST-NET-2, a reserved range egressd refuses by
+        # default: allowed here the way an operator allows an internal network.
+        "allow_destinations": ["198.51.100.0/24"],
     }))
     proxy = NetnsEgressd(lab.proxy, tmp_path, ["--config", config_path], name="egressd")
     q = Qubes(lab, proxy, str(config_path), str(socket_path), rules_dir)

@@ -250,6 +250,7 @@ def test_runs_without_config_file(egressd, origin, tmp_path):
     # The control socket goes to the test's folder, not to the system-wide default.
     proxy = egressd(rules=two_clients(), use_config=False,
                     args=["--listen", "127.0.0.1:0", "--rules", "{rules}",
+                          "--allow-destination", "127.0.0.0/8",
                           "--control-socket", str(tmp_path / "control.sock")])
     # A host no rule allows is refused before any DNS look-up.
     r = get(proxy, "http://denied.invalid/", ALICE)

@@ -116,6 +116,9 @@ tunnel_idle = 86400
 
 [limits]
 header_bytes = 1024
+request_line_bytes = 300
+header_count = 20
+chunk_extension_bytes = 0
 
 [clients.work]
 mode = "allow-list"
@@ -146,6 +149,9 @@ mode = "allow-list"
   EXPECT_EQ(c.timeouts.body_idle, 10s);
   EXPECT_EQ(c.timeouts.tunnel_idle, 86400s);
   EXPECT_EQ(c.limits.header_bytes, 1024u);
+  EXPECT_EQ(c.limits.request_line_bytes, 300u);
+  EXPECT_EQ(c.limits.header_count, 20u);
+  EXPECT_EQ(c.limits.chunk_extension_bytes, 0u);
   ASSERT_EQ(c.clients.size(), 2u);
   EXPECT_EQ(c.clients.at("work").mode, ListMode::allow_list);
   // Without its own mode a client follows default_mode.
@@ -206,6 +212,8 @@ TEST(ParseConfig, ErrorsNameTheirLine) {
            Case{"[timeouts]\nbody_idle = \"10s\"\n", 2, "must be an integer"},
            Case{"[limits]\nheader_bytes = 1023\n", 2, "from 1024 to 1048576"},
            Case{"[limits]\nheader_bytes = 1048577\n", 2, "from 1024 to 1048576"},
+           Case{"[limits]\nheader_count = 7\n", 2, "from 8 to 10000"},
+           Case{"[limits]\nrequest_line_bytes = 100\n", 2, "from 256 to 1048576"},
            Case{"[clients.work]\nmode = \"open\"\n", 2, "'clients.work.mode' must be"},
            Case{"clients = 1\n", 1, "'clients' must be a table"},
            Case{"[clients.\"bad label\"]\nmode = \"allow-list\"\n", 1, "client label 'bad label'"},
@@ -273,6 +281,31 @@ TEST(ConfigEnums, Names) {
   EXPECT_EQ(to_string(ListMode::block_list), "block-list");
   EXPECT_EQ(to_string(UnknownClients::deny), "deny");
   EXPECT_EQ(to_string(UnknownClients::allow), "allow");
+}
+
+TEST(ParseConfig, WatchRecheckAndAllowedDestinations) {
+  const auto parsed = parse_config("/c.toml", R"(watch = false
+recheck_tunnels = false
+allow_destinations = ["10.1.0.0/16", "fd00::/8", "192.0.2.7"]
+
+[clients.work]
+allow_destinations = ["10.2.0.0/16"]
+)");
+  ASSERT_TRUE(parsed.problems.empty()) << parsed.problems[0].to_string();
+  EXPECT_FALSE(parsed.config.watch);
+  EXPECT_FALSE(parsed.config.recheck_tunnels);
+  ASSERT_EQ(parsed.config.allow_destinations.size(), 3u);
+  EXPECT_EQ(parsed.config.allow_destinations[2].to_string(), "192.0.2.7/32");
+  ASSERT_EQ(parsed.config.clients.at("work").allow_destinations.size(), 1u);
+  EXPECT_TRUE(Config{}.watch);
+  EXPECT_TRUE(Config{}.recheck_tunnels);
+  EXPECT_TRUE(Config{}.allow_destinations.empty());
+
+  const auto bad = parse_config("/c.toml", "watch = 1\nallow_destinations = [\"10.0.0.1/8\"]\n");
+  ASSERT_EQ(bad.problems.size(), 2u);
+  EXPECT_EQ(bad.problems[0].line, 1);
+  EXPECT_EQ(bad.problems[1].line, 2);
+  EXPECT_NE(bad.problems[1].message.find("did you mean 10.0.0.0/8"), std::string::npos);
 }
 
 }  // namespace
