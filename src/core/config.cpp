@@ -383,6 +383,14 @@ class ConfigReader {
             target = &config.limits.chunk_extension_bytes;
             min = 0;
             max = 65536;
+          } else if (sub == "connections") {
+            target = &config.limits.connections;
+            min = 0;
+            max = 10000000;
+          } else if (sub == "connections_per_client") {
+            target = &config.limits.connections_per_client;
+            min = 0;
+            max = 10000000;
           } else {
             return false;
           }

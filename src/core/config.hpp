@@ -53,6 +53,8 @@ struct Limits {
   std::size_t request_line_bytes = 8192;   // the request line alone (414 beyond)
   std::size_t header_count = 100;          // header fields of one message head (431 beyond)
   std::size_t chunk_extension_bytes = 256; // one chunk's extensions (400 beyond)
+  std::size_t connections = 10000;         // open client connections in all (0: no cap)
+  std::size_t connections_per_client = 256;  // open connections of one client (0: no cap)
 };
 
 struct ClientSettings {

@@ -192,6 +192,8 @@ class Session final : public Abortable {
   awaitable<void> relay_request_body(RequestParser& parser, Upstream& up,
                                      http::serializer<true, http::buffer_body>& writer,
                                      RelayOutcome& outcome, bool& finished);
+  // A connection over a cap: answers its first request with 503 (closes a CONNECT).
+  awaitable<void> refuse_over_cap();
   awaitable<void> answer_read_error(const error_code& ec, const RequestParser& parser,
                                     const std::string& problem, HeadStatus refusal);
 
@@ -262,6 +264,7 @@ class Session final : public Abortable {
   tcp::socket* tunnel_origin_ = nullptr;
   std::optional<core::AuthorityTarget> tunnel_target_;  // while a tunnel is open
   core::DestinationRules destinations_;  // of the request being served
+  ConnectionLimits::Slot slot_;  // this connection's place under the connection caps
   bool closed_by_reload_ = false;
   ChunkExtensionCheck request_chunks_;  // the chunk-header callback of the current request
 };
@@ -285,6 +288,11 @@ awaitable<void> Session::run() {
   client_.socket().set_option(tcp::no_delay(true), ec);
   context_.activity.connection_opened(client_address_, *this, std::chrono::system_clock::now());
   registered_ = true;
+  slot_ = context_.limits.acquire(client_address_);
+  if (slot_.refusal() != ConnectionLimits::Refusal::none) {
+    co_await refuse_over_cap();
+    co_return;
+  }
 
   bool first = true;
   while (!aborted_) {
@@ -311,6 +319,28 @@ awaitable<void> Session::run() {
   close_upstream();
   client_.socket().shutdown(tcp::socket::shutdown_both, ec);
   client_.close();
+}
+
+awaitable<void> Session::refuse_over_cap() {
+  const bool global = slot_.refusal() == ConnectionLimits::Refusal::global;
+  const std::size_t cap =
+      global ? context_.limits.global_cap() : context_.limits.client_cap();
+  spdlog::warn("connection refused addr={} reason={} limit={}", client_text_,
+               global ? "connections" : "connections-per-client", cap);
+  // The request says how to answer: a CONNECT client cannot show a page, it is closed.
+  RequestParser parser;
+  parser.header_limit(static_cast<std::uint32_t>(context_.settings.limits.header_bytes));
+  client_.expires_after(timeouts_.request_head);
+  error_code ec;
+  co_await http::async_read_header(client_, buffer_, parser, with_ec(ec));
+  if (ec || parser.get().method() == http::verb::connect) co_return;
+  client_version_ = parser.get().version();
+  const std::string detail =
+      global ? "egressd has too many open connections (limit " + std::to_string(cap) +
+                   "); try again later"
+             : "this client has too many open connections (limit " + std::to_string(cap) +
+                   "); close some and try again";
+  co_await send_error(http::status::service_unavailable, detail, false);
 }
 
 awaitable<void> Session::answer_read_error(const error_code& ec, const RequestParser& parser,

@@ -7,6 +7,7 @@
 #include "core/config.hpp"
 #include "io/asio.hpp"
 #include "io/client_activity.hpp"
+#include "io/connection_limits.hpp"
 #include "io/decision_feed.hpp"
 #include "io/local_addresses.hpp"
 #include "io/policy_store.hpp"
@@ -34,6 +35,7 @@ struct WorkerContext {
   const ClientSet& learning;
   DecisionFeed& feed;
   const LocalAddresses& local_addresses;
+  ConnectionLimits& limits;
 };
 
 // Serves one accepted client connection until it ends. Never throws: errors end the

@@ -28,12 +28,12 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 struct Server::Worker {
   Worker(const core::Config& config, const io::PolicyStore& policies,
          const io::ClientSet& stopped, const io::ClientSet& learning, io::DecisionFeed& feed,
-         const io::LocalAddresses& local_addresses)
+         const io::LocalAddresses& local_addresses, io::ConnectionLimits& limits)
       : io(1),
         resolver(io, config.dns_servers, config.timeouts.dns),
         settings{config.timeouts, config.limits, config.via_name, {}},
         context{resolver, policies, settings, activity, stopped, learning, feed,
-                local_addresses} {}
+                local_addresses, limits} {}
 
   // Declared before io: sessions still pending when io is destroyed deregister here.
   io::ClientActivity activity;
@@ -100,13 +100,14 @@ Server::Server(core::Config config, io::SnapshotPtr initial, Reloader reloader,
                std::string config_path)
     : config_(std::move(config)),
       config_path_(std::move(config_path)),
+      limits_(config_.limits.connections, config_.limits.connections_per_client),
       policies_(std::move(initial)),
       reloader_(std::move(reloader)) {
   unsigned count = config_.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < count; ++i) {
     workers_.push_back(std::make_unique<Worker>(config_, policies_, stopped_, learning_, feed_,
-                                                local_addresses_));
+                                                local_addresses_, limits_));
   }
 }
 

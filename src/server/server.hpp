@@ -11,6 +11,7 @@
 #include "io/asio.hpp"
 #include "io/client_activity.hpp"
 #include "io/policy_store.hpp"
+#include "io/connection_limits.hpp"
 #include "io/decision_feed.hpp"
 #include "io/local_addresses.hpp"
 #include "server/control_server.hpp"
@@ -94,6 +95,7 @@ class Server final : private ControlActions {
 
   core::Config config_;
   std::string config_path_;
+  io::ConnectionLimits limits_;
   io::PolicyStore policies_;
   io::ClientSet stopped_;
   io::ClientSet learning_;
