@@ -3,6 +3,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -11,6 +13,7 @@
 
 #include "core/config.hpp"
 #include "server/policy_loader.hpp"
+#include "server/privileges.hpp"
 #include "server/server.hpp"
 
 namespace {
@@ -27,6 +30,7 @@ struct Options {
   std::optional<unsigned> workers;
   std::optional<std::string> control_socket;
   std::vector<std::string> allow_destinations;
+  std::optional<std::string> user;
   bool check = false;
 };
 
@@ -47,6 +51,7 @@ ParsedConfig load_config(const Options& options) {
     }
   }
   if (!options.rules_dir.empty()) parsed.config.rules_dir = options.rules_dir;
+  if (options.user) parsed.config.user = *options.user;
   for (const auto& text : options.allow_destinations) {
     auto network = egressd::core::parse_network(text);
     if (!network) {
@@ -87,6 +92,9 @@ int main(int argc, char** argv) {
   app.add_option("--control-socket", options.control_socket,
                  "control socket path, \"\" for none (overrides config; default "
                  "/run/egressd/control.sock)");
+  app.add_option("--user", options.user,
+                 "once listening, run as this user (egressd must start as root); the rules "
+                 "and the config must be readable by it for reloads");
   app.add_option("--allow-destination", options.allow_destinations,
                  "let every client reach this internal network (CIDR, e.g. 10.1.0.0/16); "
                  "repeatable, added to allow_destinations of the config");
@@ -159,6 +167,14 @@ int main(int argc, char** argv) {
   if (!server.listen(error)) {
     spdlog::error("{}", error);
     return 1;
+  }
+  if (!parsed.config.user.empty()) {
+    // Everything that needs root is done: the listeners and the control socket are open.
+    if (const auto why = egressd::server::drop_privileges(parsed.config.user); !why.empty()) {
+      spdlog::error("not starting: {}", why);
+      return 1;
+    }
+    spdlog::info("running as user={} uid={}", parsed.config.user, ::getuid());
   }
   return server.run();
 }

@@ -321,6 +321,8 @@ class ConfigReader {
         }
       } else if (key == "control_socket") {
         if (const std::string* path = as_string(key, node)) read_control_socket(key, node, *path);
+      } else if (key == "user") {
+        if (const std::string* name = as_string(key, node)) config.user = *name;
       } else if (key == "allow_destinations") {
         if (auto networks = read_networks(key, node)) config.allow_destinations = std::move(*networks);
       } else if (key == "watch") {

@@ -69,6 +69,7 @@ struct Config {
   bool recheck_tunnels = true;  // a reload closes open tunnels the new rules deny
   // Networks every client may reach although they are internal (loopback, private...).
   std::vector<Network> allow_destinations;
+  std::string user;      // run as this user once listening ("": stay who we are)
   unsigned workers = 0;  // 0: one per core
   ListMode default_mode = ListMode::allow_list;
   UnknownClients unknown_clients = UnknownClients::deny;

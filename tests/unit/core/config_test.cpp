@@ -285,6 +285,7 @@ TEST(ConfigEnums, Names) {
 
 TEST(ParseConfig, WatchRecheckAndAllowedDestinations) {
   const auto parsed = parse_config("/c.toml", R"(watch = false
+user = "egressd"
 recheck_tunnels = false
 allow_destinations = ["10.1.0.0/16", "fd00::/8", "192.0.2.7"]
 
@@ -293,6 +294,8 @@ allow_destinations = ["10.2.0.0/16"]
 )");
   ASSERT_TRUE(parsed.problems.empty()) << parsed.problems[0].to_string();
   EXPECT_FALSE(parsed.config.watch);
+  EXPECT_EQ(parsed.config.user, "egressd");
+  EXPECT_EQ(Config{}.user, "");
   EXPECT_FALSE(parsed.config.recheck_tunnels);
   ASSERT_EQ(parsed.config.allow_destinations.size(), 3u);
   EXPECT_EQ(parsed.config.allow_destinations[2].to_string(), "192.0.2.7/32");
