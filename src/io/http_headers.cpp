@@ -66,7 +66,9 @@ bool is_http1_version(std::string_view v) { return v == "HTTP/1.1" || v == "HTTP
 // A CR at the very end may be the first half of a CRLF still to come.
 std::string bare_line_break(std::string_view bytes) {
   for (std::size_t i = 0; i < bytes.size(); ++i) {
-    if (bytes[i] == '\n' && (i == 0 || bytes[i - 1] != '\r')) return "a line ending in LF without CR";
+    if (bytes[i] == '\n' && (i == 0 || bytes[i - 1] != '\r')) {
+      return "a line ending in LF without CR";
+    }
     if (bytes[i] == '\r' && i + 1 < bytes.size() && bytes[i + 1] != '\n') {
       return "a CR that does not end a line";
     }
@@ -120,6 +122,19 @@ std::string status_line_problem(std::string_view line) {
   return {};
 }
 
+// True for a name that is not Transfer-Encoding or Content-Length but becomes one when
+// '_' is read as '-' (CGI-style servers map both to HTTP_TRANSFER_ENCODING) or repeated
+// delimiters are collapsed: "Transfer_Encoding", "Content_Length", "Transfer---Encoding".
+bool imitates_framing_field(std::string_view name) {
+  if (iequals(name, "transfer-encoding") || iequals(name, "content-length")) return false;
+  std::string folded;
+  for (char c : name) {
+    if (c == '-' || c == '_') continue;
+    folded.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return folded == "transferencoding" || folded == "contentlength";
+}
+
 // One field line (without its CRLF). Returns why it is refused, or empty.
 std::string field_line_problem(std::string_view line) {
   if (line.empty()) return "an empty line inside the head";
@@ -133,6 +148,9 @@ std::string field_line_problem(std::string_view line) {
   }
   if (!std::all_of(name.begin(), name.end(), is_tchar)) {
     return "invalid characters in a header field name";
+  }
+  if (imitates_framing_field(name)) {
+    return "a header field name that imitates Transfer-Encoding or Content-Length";
   }
   const auto value = line.substr(colon + 1);
   if (!std::all_of(value.begin(), value.end(), is_value_char)) {
@@ -195,6 +213,8 @@ std::string head_problem(std::string_view head, bool is_request, const core::Lim
   }
 
   std::size_t count = 0;
+  std::size_t content_lengths = 0;
+  std::size_t transfer_encodings = 0;
   while (eol != std::string_view::npos) {
     const auto begin = eol + 2;
     eol = head.find("\r\n", begin);
@@ -204,6 +224,18 @@ std::string head_problem(std::string_view head, bool is_request, const core::Lim
       return problem;
     }
     if (++count > limits.header_count) return too_many_fields(limits, status);
+    const auto name = line.substr(0, line.find(':'));
+    if (iequals(name, "content-length")) ++content_lengths;
+    if (iequals(name, "transfer-encoding")) ++transfer_encodings;
+  }
+  // Beast refuses these too, but its message depends on the order of the fields.
+  if (content_lengths > 0 && transfer_encodings > 0) {
+    status = HeadStatus::bad_request;
+    return "Transfer-Encoding together with Content-Length";
+  }
+  if (content_lengths > 1) {
+    status = HeadStatus::bad_request;
+    return "more than one Content-Length";
   }
   return {};
 }
@@ -319,7 +351,8 @@ std::string framing_problem(const http::request_header<>& request) {
   const bool has_te = request.count(http::field::transfer_encoding) > 0;
   if (has_te && request.version() < 11) return "Transfer-Encoding in an HTTP/1.0 request";
   const auto method = request.method();
-  if (method == http::verb::get || method == http::verb::head || method == http::verb::trace) {
+  if (method == http::verb::get || method == http::verb::head || method == http::verb::trace ||
+      method == http::verb::connect) {
     const auto cl = request.find(http::field::content_length);
     if (has_te || (cl != request.end() && !is_zero(cl->value()))) {
       const auto name = request.method_string();

@@ -42,8 +42,11 @@ enum class HeadStatus {
 //   target of visible ASCII only; a version other than HTTP/1.0 or HTTP/1.1 (requests
 //   and responses); a status line that is not "HTTP/1.x SP 3DIGIT [SP reason]"; obsolete
 //   line folding; a field line without a colon, with an empty or non-token name, or with
-//   whitespace before the colon; a control character (other than HTAB) or DEL in a
-//   field value or a reason phrase. Bytes 0x80-0xFF (obs-text) are allowed in values.
+//   whitespace before the colon; a name that imitates Transfer-Encoding or
+//   Content-Length once '_' is read as '-' ("Transfer_Encoding", "Content--Length"); a
+//   control character (other than HTAB) or DEL in a field value or a reason phrase
+//   (bytes 0x80-0xFF, obs-text, are allowed in values); Transfer-Encoding together with
+//   Content-Length, or Content-Length more than once (framing_problem() has the rest).
 // Messages never quote the client's bytes, only field names that passed the check.
 std::string head_problem(std::string_view head, bool is_request, const core::Limits& limits,
                          HeadStatus& status);
@@ -70,9 +73,9 @@ std::string partial_head_problem(std::string_view bytes, bool is_request,
 std::string framing_problem(const http::fields& fields);
 
 // framing_problem() for a request head, plus: Transfer-Encoding in an HTTP/1.0 request,
-// and a body on GET, HEAD or TRACE (any Transfer-Encoding, or a Content-Length other than
-// 0): servers that ignore such a body would read it as the next request. A request
-// message picks this overload.
+// and a body on GET, HEAD, TRACE or CONNECT (any Transfer-Encoding, or a Content-Length
+// other than 0): servers that ignore such a body would read it as the next request. A
+// request message picks this overload.
 std::string framing_problem(const http::request_header<>& request);
 
 // framing_problem() for a response head, plus: Transfer-Encoding in an HTTP/1.0 response.

@@ -138,7 +138,8 @@ awaitable<error_code> read_head(beast::tcp_stream& stream, beast::flat_buffer& b
   chunks.reset(limits.chunk_extension_bytes);
   parser.on_chunk_header(chunks);
   // With no body buffer, the parser stops after the chunk header (need_buffer at the
-  // latest): nothing of the body is consumed.
+  // latest), before any chunk data. If that chunk is the last one, the (empty) body is
+  // parsed whole and the parser is done: callers still frame a chunked body then.
   auto& body = parser.get().body();
   body.data = nullptr;
   body.size = 0;
@@ -503,7 +504,9 @@ awaitable<bool> Session::handle(RequestParser& parser) {
 awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarget& target) {
   auto& request = parser.get();
   const bool client_keep_alive = request.keep_alive();
-  const bool has_body = !parser.is_done();
+  // A chunked body always has something to send, its last chunk at least, even when
+  // read_head() has already parsed all of it.
+  const bool has_body = !parser.is_done() || parser.chunked();
   const bool is_head = request.method() == http::verb::head;
   const bool request_chunked = parser.chunked();
   const auto request_length = parser.content_length();
@@ -658,7 +661,9 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
     auto& response = response_parser->get();
     const auto status = response.result_int();
     const bool upstream_keep_alive = response.keep_alive();
-    const bool no_body = is_head || status == 204 || status == 304 || response_parser->is_done();
+    // A chunked response that read_head() has already parsed whole still gets framing.
+    const bool no_body = is_head || status == 204 || status == 304 ||
+                         (response_parser->is_done() && !response_parser->chunked());
     const auto response_length = response_parser->content_length();
     const bool close_delimited = !no_body && !response_parser->chunked() && !response_length;
     if (const auto problem = framing_problem(response); !problem.empty()) {

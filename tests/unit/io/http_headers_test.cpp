@@ -147,6 +147,11 @@ TEST(FramingProblem, RequestRules) {
   post.set(http::field::content_length, "10");
   EXPECT_EQ(framing_problem(post), "");
 
+  http::request_header<> connect;
+  connect.method(http::verb::connect);
+  connect.set(http::field::transfer_encoding, "chunked");
+  EXPECT_NE(framing_problem(connect), "");
+
   // A whole message picks the request overload.
   http::request<http::string_body> message{http::verb::get, "/", 11};
   message.set(http::field::content_length, "3");
@@ -182,6 +187,9 @@ TEST_F(HeadProblemTest, AcceptsOrdinaryHeads) {
                   "\t\tv;`\x85\x93\xa0\r\nX-Empty:\r\n"),
             "");
   EXPECT_EQ(check("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n", false), "");
+  EXPECT_EQ(check("POST http://a.test/ HTTP/1.1\r\ntransfer-ENCODING: chunked\r\n"
+                  "X-Content-Length: 1\r\nContent-Type: a\r\n"),
+            "");
   EXPECT_EQ(check("HTTP/1.0 404 Not \xe9 Found\r\n", false), "");
   EXPECT_EQ(check("HTTP/1.1 204 \r\n", false), "");
 }
@@ -220,9 +228,12 @@ TEST_F(HeadProblemTest, RefusesMalformedRequestLines) {
 TEST_F(HeadProblemTest, RefusesMalformedFieldLines) {
   for (const char* field : {
            "X-Bad : a",  "X-Bad\t: a", "Transfer-Encoding : chunked", " X: a", "\tX: a",
-           ": a",        "   : a",     "X-\x01" "Bad: a", "\x01X: a", "Tran\xc5\xbf" "fer-Encoding: chunked",
+           ": a",        "   : a",     "X-\x01" "Bad: a", "\x01X: a",
+           "Tran\xc5\xbf" "fer-Encoding: chunked",
            "Transfer_Encoding\x88: a", "X(y): a", "X/y: a", "X@y: a", "no colon",
            "X: a\x01" "b", "X: a\x7f", "X: \x1b[31m", "X: a\x0b" "b",
+           "Transfer_Encoding: chunked", "Content_Length: 3", "Transfer---Encoding: chunked",
+           "transfer___encoding: chunked", "TransferEncoding: chunked", "-Content-Length-: 1",
        }) {
     const std::string head = std::string("GET http://a.test/ HTTP/1.1\r\nHost: a\r\n") + field +
                              "\r\n";
@@ -243,6 +254,15 @@ TEST_F(HeadProblemTest, RefusesObsFoldAndBareLineBreaks) {
   EXPECT_NE(check("GET http://a.test/ HTTP/1.1\r\nA: b\rTransfer-Encoding: chunked\r\n"), "");
   EXPECT_NE(check("GET http://a.test/ HTTP/1.1\nA: b\r\n"), "");
   EXPECT_NE(check("GET http://a.test/a\rb HTTP/1.1\r\n"), "");
+  EXPECT_EQ(status, HeadStatus::bad_request);
+}
+
+TEST_F(HeadProblemTest, RefusesConflictingFramingFields) {
+  EXPECT_EQ(check("POST http://a.test/ HTTP/1.1\r\ntransfer-encoding: chunked\r\n"
+                  "Content-Length: 3\r\n"),
+            "Transfer-Encoding together with Content-Length");
+  EXPECT_EQ(check("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nCONTENT-LENGTH: 3\r\n", false),
+            "more than one Content-Length");
   EXPECT_EQ(status, HeadStatus::bad_request);
 }
 
