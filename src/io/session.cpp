@@ -256,6 +256,7 @@ class Session final : public Abortable {
   core::IpAddress client_address_;
   std::string client_text_;
   unsigned client_version_ = 11;
+  bool head_request_ = false;  // the request being answered is a HEAD
   std::optional<Upstream> upstream_;
   bool registered_ = false;  // in context_.activity
   bool aborted_ = false;
@@ -309,11 +310,16 @@ awaitable<void> Session::run() {
     ec = co_await read_head<true>(client_, buffer_, parser, context_.settings.limits,
                                   request_chunks_, problem, refusal);
     if (ec) {
+      // A refused head was not parsed: its first bytes say whether it was a HEAD.
+      const std::string_view raw(static_cast<const char*>(buffer_.data().data()),
+                                 buffer_.size());
+      head_request_ = raw.substr(0, 5) == "HEAD ";
       co_await answer_read_error(ec, parser, problem, refusal);
       break;
     }
     first = false;
     client_version_ = parser.get().version();
+    head_request_ = parser.get().method() == http::verb::head;
     if (!co_await handle(parser)) break;
     if (buffer_.size() == 0) buffer_.shrink_to_fit();  // idle connections hold no buffer
   }
@@ -336,6 +342,7 @@ awaitable<void> Session::refuse_over_cap() {
   co_await http::async_read_header(client_, buffer_, parser, with_ec(ec));
   if (ec || parser.get().method() == http::verb::connect) co_return;
   client_version_ = parser.get().version();
+  head_request_ = parser.get().method() == http::verb::head;
   const std::string detail =
       global ? "egressd has too many open connections (limit " + std::to_string(cap) +
                    "); try again later"
@@ -861,7 +868,14 @@ awaitable<bool> Session::send(http::status status, std::string_view content_type
   }
   error_code ec;
   client_.expires_after(timeouts_.body_idle);
-  co_await http::async_write(client_, response, with_ec(ec));
+  if (head_request_) {
+    // The answer to HEAD has the length of the page but not the page: bytes after the
+    // head would be read as the start of the next response.
+    http::response_serializer<http::string_body> head_only{response};
+    co_await http::async_write_header(client_, head_only, with_ec(ec));
+  } else {
+    co_await http::async_write(client_, response, with_ec(ec));
+  }
   co_return keep_alive && !ec;
 }
 

@@ -18,12 +18,12 @@ def url(port, path="/"):
     return "http://allowed.test:%d%s" % (port, path)
 
 
-def refused(proxy, raw, status=400, reason=None):
+def refused(proxy, raw, status=400, reason=None, method="GET"):
     """Sends `raw` in one piece; the answer must be `status` (with `reason` in the
     page), and the connection must be closed after it."""
     with RawClient(proxy.address, source=ALICE, timeout=10) as c:
         c.send(raw)
-        r = c.read_response()
+        r = c.read_response(method)
         assert r.status == status, (r.raw_head, r.text[-500:])
         assert r.header("connection", "").lower() == "close", r.raw_head
         if reason is not None:
@@ -102,7 +102,9 @@ def test_transfer_encoding_in_http10_is_refused(egressd, origin):
 def test_body_on_get_or_head_is_refused(egressd, origin, method, lines, body):
     # A server that ignores such a body would read it as the next request.
     proxy = egressd(rules=RULES, http_ports=[origin.port])
-    refused(proxy, head(origin.port, lines, method=method) + body, reason="a body on a")
+    # The answer to HEAD has no page: only its length says there is one.
+    refused(proxy, head(origin.port, lines, method=method) + body, method=method,
+            reason=None if method == "HEAD" else "a body on a")
     assert origin.connections == 0
 
 

@@ -217,6 +217,17 @@ def test_head_response_has_no_body(make_origin, egressd):
         assert r.status == 200 and r.body == b"the get body"
 
 
+def test_our_own_answer_to_head_has_no_body(origin, egressd):
+    # A HEAD refused by egressd: the page's length is announced, the page is not sent, so
+    # the next response on the connection is read from its first byte.
+    proxy = egressd(rules=two_clients(), http_ports=[origin.port])
+    with RawClient(proxy.address, source=ALICE) as c:
+        r = c.request("HEAD", "http://denied.invalid:%d/" % origin.port, [("Host", "x")])
+        assert r.status == 403 and int(r.header("content-length")) > 0
+        r = c.request("GET", url(origin), [("Host", "x")])
+        assert r.status == 200, (r.status, r.raw_head)
+
+
 def test_head_of_chunked_resource(make_origin, egressd):
     def handler(req):
         if req.method == "HEAD":
