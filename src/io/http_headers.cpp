@@ -390,14 +390,6 @@ bool is_malformed(const error_code& ec) {
          ec != http::error::need_more && ec != http::error::need_buffer;
 }
 
-bool has_obs_fold(std::string_view head) {
-  for (auto pos = head.find("\r\n"); pos != std::string_view::npos;
-       pos = head.find("\r\n", pos + 2)) {
-    if (pos + 2 < head.size() && (head[pos + 2] == ' ' || head[pos + 2] == '\t')) return true;
-  }
-  return false;
-}
-
 bool expects_continue(const http::fields& fields) {
   const auto it = fields.find(http::field::expect);
   return it != fields.end() && iequals(trim(it->value()), "100-continue");

@@ -107,12 +107,6 @@ class ChunkExtensionCheck {
 // (end_of_stream, partial_message, need_more, need_buffer).
 bool is_malformed(const error_code& ec);
 
-// True when a raw message head (start line and fields, without the final empty line)
-// continues a field value on the next line (obsolete line folding, RFC 9112 §5.2).
-// Beast would join such lines silently; a proxy must not pass on what another parser
-// could read differently.
-bool has_obs_fold(std::string_view head);
-
 // True when the Expect field asks for 100-continue.
 bool expects_continue(const http::fields& fields);
 

@@ -461,10 +461,7 @@ awaitable<bool> Session::handle(RequestParser& parser) {
   const bool keep_alive = request.keep_alive();
   const bool has_body = !parser.is_done();
 
-  if (request.version() != 10 && request.version() != 11) {
-    co_return co_await send_error(http::status::http_version_not_supported,
-                                  "only HTTP/1.0 and HTTP/1.1 are supported", false);
-  }
+  // (Versions other than 1.0 and 1.1 never get here: head_problem() refuses them.)
   if (const auto problem = framing_problem(request); !problem.empty()) {
     co_return co_await send_error(http::status::bad_request,
                                   "ambiguous message framing: " + problem, false);

@@ -382,13 +382,6 @@ TEST(IsMalformed, TellsParseErrorsFromEndings) {
   EXPECT_FALSE(is_malformed(error_code{}));
 }
 
-TEST(HasObsFold, FindsContinuationLines) {
-  EXPECT_FALSE(has_obs_fold("GET / HTTP/1.1\r\nHost: x\r\nA: b c\r\n"));
-  EXPECT_TRUE(has_obs_fold("GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n c\r\n"));
-  EXPECT_TRUE(has_obs_fold("GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n\tc\r\n"));
-  EXPECT_TRUE(has_obs_fold("GET / HTTP/1.1\r\n Host: x\r\n"));
-}
-
 TEST(ExpectsContinue, MatchesCaseInsensitively) {
   http::fields f;
   EXPECT_FALSE(expects_continue(f));
