@@ -44,8 +44,8 @@ fuzz: deps
 	@CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEGRESSD_FUZZ=ON \
 	  -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -DBOOST_ASIO_HAS_CO_AWAIT=1" \
 	  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
-	@cmake --build build/fuzz --target host_fuzz request_target_fuzz rules_fuzz config_fuzz control_fuzz
-	@for t in host request_target rules config control; do \
+	@cmake --build build/fuzz --target host_fuzz request_target_fuzz request_head_fuzz rules_fuzz config_fuzz control_fuzz
+	@for t in host request_target request_head rules config control; do \
 	  mkdir -p build/fuzz/work/$$t && cp fuzz/corpus/$$t/* build/fuzz/work/$$t/ && \
 	  build/fuzz/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -rss_limit_mb=4096 \
 	    build/fuzz/work/$$t fuzz/corpus/$$t || exit 1; \

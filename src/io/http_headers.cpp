@@ -189,6 +189,18 @@ bool is_zero(std::string_view value) {
   return !value.empty() && value.find_first_not_of('0') == std::string_view::npos;
 }
 
+// The error a head refused by our own checks is reported with.
+error_code head_error(HeadStatus status) {
+  switch (status) {
+    case HeadStatus::fields_too_large:
+      return http::error::header_limit;
+    case HeadStatus::uri_too_long:
+      return http::error::bad_target;
+    default:
+      return http::error::bad_value;
+  }
+}
+
 }  // namespace
 
 std::string head_problem(std::string_view head, bool is_request, const core::Limits& limits,
@@ -260,7 +272,9 @@ std::string partial_head_problem(std::string_view bytes, bool is_request,
              " bytes";
     }
   }
-  if (bytes.size() > limits.header_bytes) return too_large(limits, status);
+  // A head of header_bytes (what head_problem() measures) is complete by the byte
+  // header_bytes + 2, the empty line that ends it: without that end, it cannot fit.
+  if (bytes.size() >= limits.header_bytes + 2) return too_large(limits, status);
   std::size_t lines = 0;
   for (auto pos = eol; pos != std::string_view::npos; pos = bytes.find("\r\n", pos + 2)) {
     ++lines;
@@ -269,6 +283,39 @@ std::string partial_head_problem(std::string_view bytes, bool is_request,
   if (lines > 1 && lines - 1 > limits.header_count) return too_many_fields(limits, status);
   return {};
 }
+
+template <bool isRequest>
+HeadProgress take_head(std::string_view bytes, http::parser<isRequest, http::buffer_body>& parser,
+                       const core::Limits& limits, std::size_t& used, std::string& problem,
+                       HeadStatus& status, error_code& ec) {
+  used = 0;
+  const auto end = bytes.find("\r\n\r\n");
+  if (end == std::string_view::npos) {
+    problem = partial_head_problem(bytes, isRequest, limits, status);
+    if (problem.empty()) return HeadProgress::incomplete;
+    ec = head_error(status);
+    return HeadProgress::refused;
+  }
+  problem = head_problem(bytes.substr(0, end + 2), isRequest, limits, status);
+  if (!problem.empty()) {
+    ec = head_error(status);
+    return HeadProgress::refused;
+  }
+  used = parser.put(asio::buffer(bytes.data(), end + 4), ec);
+  if (ec) return HeadProgress::refused;
+  if (!parser.is_header_done()) {
+    ec = http::error::bad_value;
+    return HeadProgress::refused;
+  }
+  return HeadProgress::parsed;
+}
+
+template HeadProgress take_head<true>(std::string_view, http::parser<true, http::buffer_body>&,
+                                      const core::Limits&, std::size_t&, std::string&,
+                                      HeadStatus&, error_code&);
+template HeadProgress take_head<false>(std::string_view, http::parser<false, http::buffer_body>&,
+                                       const core::Limits&, std::size_t&, std::string&,
+                                       HeadStatus&, error_code&);
 
 void strip_hop_by_hop(http::fields& fields) {
   std::vector<std::string> named;
@@ -301,6 +348,21 @@ void append_via(http::fields& fields, unsigned version, std::string_view via_nam
   if (!value.empty()) value += ", ";
   value += entry;
   fields.set(http::field::via, value);
+}
+
+void rewrite_request_head(http::request_header<>& request, std::string_view origin_form,
+                          std::string_view host_header, std::string_view via_name, bool chunked,
+                          boost::optional<std::uint64_t> length) {
+  strip_hop_by_hop(request);
+  append_via(request, request.version(), via_name);
+  request.target(origin_form);
+  request.set(http::field::host, host_header);
+  request.version(11);
+  if (chunked) {
+    request.set(http::field::transfer_encoding, "chunked");
+  } else if (length) {
+    request.set(http::field::content_length, std::to_string(*length));
+  }
 }
 
 std::string framing_problem(const http::fields& fields) {

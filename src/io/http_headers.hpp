@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,14 @@ void strip_hop_by_hop(http::fields& fields);
 
 // Appends "<major>.<minor> <via_name>" to the Via field (one comma-separated list).
 void append_via(http::fields& fields, unsigned version, std::string_view via_name);
+
+// Rewrites a request head in place for the origin: the origin-form target, `host_header`
+// as Host, no hop-by-hop fields, our Via, HTTP/1.1, and the framing the parser saw
+// re-established (chunked, or `length` as Content-Length, or no body at all). `length`
+// is what the parser gives (Beast uses boost::optional).
+void rewrite_request_head(http::request_header<>& request, std::string_view origin_form,
+                          std::string_view host_header, std::string_view via_name, bool chunked,
+                          boost::optional<std::uint64_t> length);
 
 // How a refused message head is answered when it is a request (a refused response head
 // always makes a 502).
@@ -53,11 +62,42 @@ std::string head_problem(std::string_view head, bool is_request, const core::Lim
 
 // Checks the beginning of a head whose end has not arrived yet, so that a refusal need
 // not wait for the whole head (or for the deadline): a request line that is already
-// longer than the limit (uri_too_long), more bytes than limits.header_bytes or more
+// longer than the limit (uri_too_long), more bytes than a head of limits.header_bytes
+// and its empty line can take, or more
 // complete field lines than limits.header_count (fields_too_large), a bare LF or a CR
 // followed by anything but LF (bad_request). Same contract as head_problem() otherwise.
 std::string partial_head_problem(std::string_view bytes, bool is_request,
                                  const core::Limits& limits, HeadStatus& status);
+
+// Sets up a parser for take_head(): Beast's own head limit just above ours (the head
+// plus its empty line; head_problem() is the exact check), and no body limit (bodies
+// stream through in pieces and are never held; Beast 1.74 compares a Content-Length
+// against a disabled limit wrongly, so the limit is the largest value instead).
+template <bool isRequest>
+void prepare_parser(http::parser<isRequest, http::buffer_body>& parser,
+                    const core::Limits& limits) {
+  parser.header_limit(static_cast<std::uint32_t>(limits.header_bytes + 2));
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+}
+
+// What the bytes buffered so far make of a message head (see take_head()).
+enum class HeadProgress {
+  incomplete,  // no empty line yet, and nothing refused so far: read more
+  parsed,      // the head passed our checks and the parser has it
+  refused,     // `ec` says why (and `problem`/`status` when our checks refused it)
+};
+
+// The synchronous step of reading a message head, without any I/O: `bytes` is everything
+// received so far on the connection. When it holds a complete head (up to the empty line),
+// the head is checked with head_problem() and only then given to `parser`; `used` is set to
+// the number of bytes the parser took (the head). Otherwise the beginning is checked with
+// partial_head_problem(). On refusal, `ec` is http::error::header_limit (431),
+// http::error::bad_target (414) or http::error::bad_value for our own checks, or Beast's
+// error; `problem` and `status` are set for our own checks.
+template <bool isRequest>
+HeadProgress take_head(std::string_view bytes, http::parser<isRequest, http::buffer_body>& parser,
+                       const core::Limits& limits, std::size_t& used, std::string& problem,
+                       HeadStatus& status, error_code& ec);
 
 // Checks the framing fields of a message before anything is relayed. Returns an empty
 // string when the framing is unambiguous; otherwise why it is refused:

@@ -78,24 +78,12 @@ awaitable<RelayOutcome> relay_body(beast::tcp_stream& source, beast::flat_buffer
   co_return RelayOutcome{};
 }
 
-// The error read_head() returns for a head refused by head_problem().
-error_code head_error(HeadStatus status) {
-  switch (status) {
-    case HeadStatus::fields_too_large:
-      return http::error::header_limit;
-    case HeadStatus::uri_too_long:
-      return http::error::bad_target;
-    default:
-      return http::error::bad_value;
-  }
-}
-
-// Reads one message head into `parser`. Beast does the parsing; this loop makes sure the
-// whole head is in the buffer first, so that head_problem() can refuse what Beast would
-// accept but another parser could read differently (obsolete line folding, which Beast
-// joins silently, whitespace before a colon, control characters...), and so that an
-// over-long request line or head is refused as soon as it is one. Reads are bounded by
-// limits.header_bytes and by the stream's deadline.
+// Reads one message head into `parser`. take_head() does the checking and parsing; this
+// loop reads until the whole head is in the buffer, so that head_problem() can refuse what
+// Beast would accept but another parser could read differently (obsolete line folding,
+// which Beast joins silently, whitespace before a colon, control characters...), and so
+// that an over-long request line or head is refused as soon as it is one. Reads are
+// bounded by limits.header_bytes and by the stream's deadline.
 //
 // A chunked body gets `chunks` as its chunk-header callback (extension length), and its
 // first chunk header is parsed before read_head() returns, so that a bad one is refused
@@ -113,18 +101,13 @@ awaitable<error_code> read_head(beast::tcp_stream& stream, beast::flat_buffer& b
   error_code ec;
   for (;;) {
     const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
-    const auto end = bytes.find("\r\n\r\n");
-    if (end != std::string_view::npos) {
-      problem = head_problem(bytes.substr(0, end + 2), isRequest, limits, status);
-      if (!problem.empty()) co_return head_error(status);
-      const auto used = parser.put(asio::buffer(bytes.data(), end + 4), ec);
+    std::size_t used = 0;
+    const auto progress = take_head(bytes, parser, limits, used, problem, status, ec);
+    if (progress == HeadProgress::refused) co_return ec;
+    if (progress == HeadProgress::parsed) {
       buffer.consume(used);
-      if (ec) co_return ec;
-      if (!parser.is_header_done()) co_return http::error::bad_value;
       break;
     }
-    problem = partial_head_problem(bytes, isRequest, limits, status);
-    if (!problem.empty()) co_return head_error(status);
     const auto room = std::min<std::size_t>(kBodyChunk, buffer.max_size() - buffer.size());
     if (room == 0) co_return http::error::header_limit;
     const auto n = co_await stream.async_read_some(buffer.prepare(room), with_ec(ec));
@@ -299,10 +282,7 @@ awaitable<void> Session::run() {
   bool first = true;
   while (!aborted_) {
     RequestParser parser;
-    parser.header_limit(static_cast<std::uint32_t>(context_.settings.limits.header_bytes));
-    // Bodies stream through in chunks and nothing is held, so there is no size limit.
-    // (Beast 1.74 compares Content-Length against a disabled limit wrongly: use max.)
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    prepare_parser(parser, context_.settings.limits);
     // The first request must arrive promptly; later ones may wait for the idle deadline.
     client_.expires_after(first ? timeouts_.request_head : timeouts_.idle_client);
     std::string problem;
@@ -336,7 +316,7 @@ awaitable<void> Session::refuse_over_cap() {
                global ? "connections" : "connections-per-client", cap);
   // The request says how to answer: a CONNECT client cannot show a page, it is closed.
   RequestParser parser;
-  parser.header_limit(static_cast<std::uint32_t>(context_.settings.limits.header_bytes));
+  prepare_parser(parser, context_.settings.limits);
   client_.expires_after(timeouts_.request_head);
   error_code ec;
   co_await http::async_read_header(client_, buffer_, parser, with_ec(ec));
@@ -518,16 +498,8 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
 
   // Rewrite the head in place for the origin: origin-form target, our Host, no
   // hop-by-hop fields, framing re-established from what the parser saw.
-  strip_hop_by_hop(request);
-  append_via(request, request.version(), context_.settings.via_name);
-  request.target(target.origin_form);
-  request.set(http::field::host, target.host_header());
-  request.version(11);
-  if (request_chunked) {
-    request.chunked(true);
-  } else if (request_length) {
-    request.content_length(*request_length);
-  }
+  rewrite_request_head(request, target.origin_form, target.host_header(),
+                       context_.settings.via_name, request_chunked, request_length);
 
   for (int attempt = 0;; ++attempt) {
     if (aborted_) co_return false;
@@ -592,9 +564,7 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
     std::optional<ResponseParser> response_parser;
     for (;;) {
       response_parser.emplace();
-      response_parser->header_limit(
-          static_cast<std::uint32_t>(context_.settings.limits.header_bytes));
-      response_parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+      prepare_parser(*response_parser, context_.settings.limits);
       if (is_head) response_parser->skip(true);
       if (body_finished) up.stream.expires_after(timeouts_.response_head);
       ec = co_await read_head<false>(up.stream, up.buffer, *response_parser,
