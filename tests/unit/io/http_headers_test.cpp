@@ -322,6 +322,30 @@ TEST_F(HeadProblemTest, PartialHeadsAreRefusedEarly) {
             "");
 }
 
+TEST_F(HeadProblemTest, AHeadOfExactlyTheLimitPassesWhateverTheReads) {
+  limits.header_bytes = 200;
+  std::string head = "GET http://a.test/ HTTP/1.1\r\nA: ";
+  head += std::string(200 - head.size() - 2, 'a') + "\r\n";
+  ASSERT_EQ(head.size(), 200u);
+  EXPECT_EQ(check(head), "");
+  // Every beginning of head + empty line passes the partial check: the same verdict as
+  // when the whole head arrives in one read.
+  const std::string message = head + "\r\n";
+  for (std::size_t n = 1; n < message.size(); ++n) {
+    status = HeadStatus::ok;
+    EXPECT_EQ(partial_head_problem(std::string_view(message).substr(0, n), true, limits, status),
+              "")
+        << n << " bytes";
+  }
+  // One byte more does not fit, whole or in pieces.
+  const std::string longer = head.substr(0, head.size() - 2) + "a\r\n";
+  EXPECT_NE(check(longer), "");
+  EXPECT_EQ(status, HeadStatus::fields_too_large);
+  status = HeadStatus::ok;
+  EXPECT_NE(partial_head_problem(longer + "\r", true, limits, status), "");
+  EXPECT_EQ(status, HeadStatus::fields_too_large);
+}
+
 // Feeds `bytes` to a request parser with a body buffer and the chunk check attached.
 error_code parse_chunked(std::string_view bytes, ChunkExtensionCheck& check, std::size_t limit) {
   http::request_parser<http::buffer_body> parser;
