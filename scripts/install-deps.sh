@@ -6,7 +6,7 @@ PACKAGES="
 build-essential cmake ninja-build pkg-config
 libboost-dev libre2-dev libc-ares-dev libfmt-dev libspdlog-dev libcli11-dev
 libtomlplusplus-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-libpsl-dev publicsuffix
+libpsl-dev publicsuffix libseccomp-dev
 python3 python3-pytest python3-yaml curl openssl iproute2 nftables iptables
 "
 

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "core/config.hpp"
 #include "server/policy_loader.hpp"
 #include "server/privileges.hpp"
+#include "server/sandbox.hpp"
 #include "server/server.hpp"
 
 namespace {
@@ -31,6 +33,7 @@ struct Options {
   std::optional<std::string> control_socket;
   std::vector<std::string> allow_destinations;
   std::optional<std::string> user;
+  bool no_sandbox = false;
   bool check = false;
 };
 
@@ -52,6 +55,7 @@ ParsedConfig load_config(const Options& options) {
   }
   if (!options.rules_dir.empty()) parsed.config.rules_dir = options.rules_dir;
   if (options.user) parsed.config.user = *options.user;
+  if (options.no_sandbox) parsed.config.sandbox = false;
   for (const auto& text : options.allow_destinations) {
     auto network = egressd::core::parse_network(text);
     if (!network) {
@@ -98,6 +102,8 @@ int main(int argc, char** argv) {
   app.add_option("--allow-destination", options.allow_destinations,
                  "let every client reach this internal network (CIDR, e.g. 10.1.0.0/16); "
                  "repeatable, added to allow_destinations of the config");
+  app.add_flag("--no-sandbox", options.no_sandbox,
+               "do not enter the Landlock and seccomp sandbox (overrides config)");
   app.add_flag("--check", options.check,
                "validate config and every rules file, print all problems, exit 0 if valid");
   app.set_version_flag("-V,--version", std::string("egressd ") + EGRESSD_VERSION);
@@ -148,9 +154,17 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto reloader = [options](std::uint64_t generation,
-                            const egressd::core::PolicySnapshot* previous) {
+  // What the sandbox lets egressd read, once it is in it (set before any thread starts).
+  auto sandboxed = std::make_shared<std::optional<egressd::server::SandboxPaths>>();
+  auto reloader = [options, sandboxed](std::uint64_t generation,
+                                       const egressd::core::PolicySnapshot* previous) {
     auto reparsed = load_config(options);
+    if (*sandboxed && !egressd::server::sandbox_allows(**sandboxed, reparsed.config.rules_dir)) {
+      reparsed.problems.push_back(Problem{
+          Problem::Severity::error, options.config_path, 0,
+          "rules_dir " + reparsed.config.rules_dir +
+              " is outside the folders the sandbox lets egressd read: restart egressd to use it"});
+    }
     if (egressd::core::has_errors(reparsed.problems)) {
       egressd::core::SnapshotBuild failed;
       failed.problems = std::move(reparsed.problems);
@@ -175,6 +189,18 @@ int main(int argc, char** argv) {
       return 1;
     }
     spdlog::info("running as user={} uid={}", parsed.config.user, ::getuid());
+  }
+  if (parsed.config.sandbox) {
+    auto paths = egressd::server::sandbox_paths(options.config_path, parsed.config.rules_dir);
+    egressd::server::SandboxState state;
+    if (const auto why = egressd::server::enter_sandbox(paths, state); !why.empty()) {
+      spdlog::error("not starting: {} (sandbox = false in the config turns the sandbox off)", why);
+      return 1;
+    }
+    spdlog::info("{}", state.summary());
+    *sandboxed = std::move(paths);
+  } else {
+    spdlog::warn("sandbox: off (sandbox = false or --no-sandbox)");
   }
   return server.run();
 }

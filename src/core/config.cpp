@@ -329,6 +329,8 @@ class ConfigReader {
         if (auto on = as_bool(key, node)) config.watch = *on;
       } else if (key == "recheck_tunnels") {
         if (auto on = as_bool(key, node)) config.recheck_tunnels = *on;
+      } else if (key == "sandbox") {
+        if (auto on = as_bool(key, node)) config.sandbox = *on;
       } else if (key == "workers") {
         if (auto n = as_integer(key, node, 0, 256)) config.workers = static_cast<unsigned>(*n);
       } else if (key == "default_mode") {

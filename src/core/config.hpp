@@ -67,6 +67,7 @@ struct Config {
   std::string rules_dir = "/etc/egressd/rules";
   bool watch = true;            // reload when the config file or the rules folder changes
   bool recheck_tunnels = true;  // a reload closes open tunnels the new rules deny
+  bool sandbox = true;          // Landlock and seccomp once listening (server/sandbox)
   // Networks every client may reach although they are internal (loopback, private...).
   std::vector<Network> allow_destinations;
   std::string user;      // run as this user once listening ("": stay who we are)

@@ -5,6 +5,7 @@ shows the egressd log tail when a test fails."""
 import hashlib
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -126,6 +127,8 @@ def egressd(request, tmp_path, dns_server):
             argv = [str(a).replace("{rules}", str(rules_dir)) for a in args or []]
         proxy = Egressd(workdir, argv, name=name)
         proxy.rules_dir = rules_dir
+        if use_config and cfg.get("control_socket"):
+            proxy.control_path = Path(cfg["control_socket"])
         started.append(proxy)
         _remember(request, "_egressd_instances", proxy)
         proxy.start(expected_listeners=expected_listeners or len(listen))
