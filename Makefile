@@ -3,7 +3,7 @@ PRESET ?= dev
 BUILD_DIR := build/$(PRESET)
 PYTEST := /usr/bin/python3 -m pytest
 
-.PHONY: all deps build run test suite unit-test integration-test test-asan fuzz format tidy clean
+.PHONY: all deps build run test suite unit-test integration-test test-asan fuzz bench format tidy clean
 
 all: build
 
@@ -50,6 +50,14 @@ fuzz: deps
 	  build/fuzz/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -rss_limit_mb=4096 \
 	    build/fuzz/work/$$t fuzz/corpus/$$t || exit 1; \
 	done
+
+# The benchmark suite (not part of `make test`): egressd next to tinyproxy and squid, in a
+# network namespace, with the proxy pinned to one core. See docs/performance.md.
+# BENCH_ARGS=--quick gives a short smoke run.
+bench: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release
+	@/usr/bin/python3 bench/run --egressd build/release/egressd $(BENCH_ARGS)
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')

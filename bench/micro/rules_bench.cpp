@@ -1,0 +1,169 @@
+// Micro-benchmarks of rule compilation and decisions (egressd_core).
+//
+// Two clients:
+// - "200 regex": the allow-list bench/run gives every proxy: 199 regular expressions for
+//   made-up names, then ^127\.0\.0\.2$ (the origin) as the 200th line;
+// - "100k mixed": 100 000 lines, a third each of domain:, host: and regex lines.
+// Compile = build_snapshot() of a rules folder holding that one file (parse, classify,
+// compile). Decide = core::decide() for a normalised host, the data path's one call.
+
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/host.hpp"
+#include "core/ip_address.hpp"
+#include "core/policy.hpp"
+#include "core/rules.hpp"
+
+namespace core = egressd::core;
+
+namespace {
+
+// The same 200 lines as bench/run's rules_200() writes for the proxies.
+std::string rules_200() {
+  std::string out;
+  for (int i = 1; i < 200; ++i) {
+    const std::string n = std::to_string(i);
+    switch (i % 4) {
+      case 0: out += "^www\\.site" + n + "\\.example$\n"; break;
+      case 1: out += "(^|\\.)cdn" + n + "\\.example\\.net$\n"; break;
+      case 2: out += "^api[0-9]+\\.service" + n + "\\.example\\.org$\n"; break;
+      default: out += "^(static|img|media)\\.host" + n + "\\.example\\.com$\n"; break;
+    }
+  }
+  out += "^127\\.0\\.0\\.2$\n";
+  return out;
+}
+
+constexpr int kMixed = 100000;
+
+std::string rules_mixed() {
+  std::string out;
+  out.reserve(static_cast<std::size_t>(kMixed) * 40);
+  for (int i = 0; i < kMixed; ++i) {
+    const std::string n = std::to_string(i);
+    switch (i % 3) {
+      case 0: out += "domain:zone" + n + ".example\n"; break;
+      case 1: out += "host:www.h" + n + ".example.net\n"; break;
+      default: out += "^(www|api)\\.r" + n + "\\.example\\.org$\n"; break;
+    }
+  }
+  return out;
+}
+
+const core::IpAddress kClient = core::IpAddress::v4({127, 0, 0, 1});
+
+core::SnapshotBuild build(const std::string& content) {
+  core::Config config;
+  config.rules_dir = "/bench/rules";
+  std::vector<core::SourceFile> files{
+      core::SourceFile{"bench.127.0.0.1", "/bench/rules/bench.127.0.0.1", content}};
+  return core::build_snapshot(config, files, 1);
+}
+
+const core::PolicySnapshot& snapshot_200() {
+  static const auto built = build(rules_200());
+  return *built.snapshot;
+}
+
+const core::PolicySnapshot& snapshot_mixed() {
+  static const auto built = build(rules_mixed());
+  return *built.snapshot;
+}
+
+core::Host host(const char* name) {
+  auto h = core::normalize_host(name);
+  if (!h) std::abort();
+  return *h;
+}
+
+void check_build(benchmark::State& state, const core::SnapshotBuild& built) {
+  if (!built.snapshot || !built.problems.empty()) state.SkipWithError("rules did not compile");
+}
+
+void BM_Compile_200Regex(benchmark::State& state) {
+  const std::string content = rules_200();
+  for (auto _ : state) {
+    auto built = build(content);
+    benchmark::DoNotOptimize(built.snapshot);
+    check_build(state, built);
+  }
+}
+BENCHMARK(BM_Compile_200Regex)->Unit(benchmark::kMicrosecond);
+
+void BM_Compile_100kMixed(benchmark::State& state) {
+  const std::string content = rules_mixed();
+  for (auto _ : state) {
+    auto built = build(content);
+    benchmark::DoNotOptimize(built.snapshot);
+    check_build(state, built);
+  }
+}
+BENCHMARK(BM_Compile_100kMixed)->Unit(benchmark::kMillisecond)->Iterations(2);
+
+void decide_loop(benchmark::State& state, const core::PolicySnapshot& snapshot,
+                 const core::Host& h, bool expect_allow) {
+  const core::DecisionRequest request{"GET", h, 80, false};
+  const auto first = core::decide(snapshot, kClient, request);
+  if (first.allowed() != expect_allow) {
+    state.SkipWithError("unexpected verdict");
+    return;
+  }
+  for (auto _ : state) {
+    auto d = core::decide(snapshot, kClient, request);
+    benchmark::DoNotOptimize(d);
+  }
+}
+
+// The origin of the proxy benchmarks: an IP literal matched by the 200th line.
+void BM_Decide_200Regex_AllowLastLine(benchmark::State& state) {
+  decide_loop(state, snapshot_200(), host("127.0.0.2"), true);
+}
+BENCHMARK(BM_Decide_200Regex_AllowLastLine);
+
+void BM_Decide_200Regex_AllowName(benchmark::State& state) {
+  decide_loop(state, snapshot_200(), host("media.host99.example.com"), true);
+}
+BENCHMARK(BM_Decide_200Regex_AllowName);
+
+void BM_Decide_200Regex_Deny(benchmark::State& state) {
+  decide_loop(state, snapshot_200(), host("www.unlisted.example"), false);
+}
+BENCHMARK(BM_Decide_200Regex_Deny);
+
+void BM_Decide_100kMixed_Host(benchmark::State& state) {
+  decide_loop(state, snapshot_mixed(), host("www.h50002.example.net"), true);
+}
+BENCHMARK(BM_Decide_100kMixed_Host);
+
+void BM_Decide_100kMixed_Domain(benchmark::State& state) {
+  decide_loop(state, snapshot_mixed(), host("a.b.zone99999.example"), true);
+}
+BENCHMARK(BM_Decide_100kMixed_Domain);
+
+void BM_Decide_100kMixed_Regex(benchmark::State& state) {
+  decide_loop(state, snapshot_mixed(), host("api.r99998.example.org"), true);
+}
+BENCHMARK(BM_Decide_100kMixed_Regex);
+
+void BM_Decide_100kMixed_Deny(benchmark::State& state) {
+  decide_loop(state, snapshot_mixed(), host("www.unlisted.example.com"), false);
+}
+BENCHMARK(BM_Decide_100kMixed_Deny);
+
+void BM_NormalizeHost(benchmark::State& state) {
+  for (auto _ : state) {
+    auto h = core::normalize_host("WWW.Example.COM.");
+    benchmark::DoNotOptimize(h);
+  }
+}
+BENCHMARK(BM_NormalizeHost);
+
+}  // namespace
+
+BENCHMARK_MAIN();
