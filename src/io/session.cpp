@@ -25,6 +25,8 @@ namespace egressd::io {
 namespace {
 
 constexpr std::size_t kBodyChunk = 64 * 1024;
+// What a request head is first read into: most heads fit, a longer one grows the buffer.
+constexpr std::size_t kHeadChunk = 4 * 1024;
 
 // The origin connection a session keeps while its client asks the same origin again.
 struct Upstream {
@@ -99,6 +101,18 @@ awaitable<error_code> read_head(beast::tcp_stream& stream, beast::flat_buffer& b
                                 const core::Limits& limits, ChunkExtensionCheck& chunks,
                                 std::string& problem, HeadStatus& status) {
   error_code ec;
+  if constexpr (isRequest) {
+    if (buffer.size() == 0) {
+      // Wait for the first byte without a buffer, so that an idle connection holds none
+      // (the buffer is released after each request that leaves nothing behind).
+      char first = 0;
+      const auto n = co_await stream.async_read_some(asio::buffer(&first, 1), with_ec(ec));
+      if (ec == asio::error::eof) co_return http::error::end_of_stream;
+      if (ec) co_return ec;
+      const auto room = std::min<std::size_t>(kHeadChunk, buffer.max_size());
+      buffer.commit(asio::buffer_copy(buffer.prepare(room), asio::buffer(&first, n)));
+    }
+  }
   for (;;) {
     const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
     std::size_t used = 0;
@@ -108,7 +122,8 @@ awaitable<error_code> read_head(beast::tcp_stream& stream, beast::flat_buffer& b
       buffer.consume(used);
       break;
     }
-    const auto room = std::min<std::size_t>(kBodyChunk, buffer.max_size() - buffer.size());
+    const auto room = std::min<std::size_t>(isRequest ? kHeadChunk : kBodyChunk,
+                                            buffer.max_size() - buffer.size());
     if (room == 0) co_return http::error::header_limit;
     const auto n = co_await stream.async_read_some(buffer.prepare(room), with_ec(ec));
     buffer.commit(n);
@@ -703,7 +718,11 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
       keep_alive = false;
       upstream_reusable = false;
     }
-    if (!upstream_reusable) close_upstream();
+    if (!upstream_reusable) {
+      close_upstream();
+    } else if (up.buffer.size() == 0) {
+      up.buffer.shrink_to_fit();  // a kept origin connection holds no buffer while idle
+    }
     co_return keep_alive;
   }
 }
@@ -713,6 +732,8 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
 awaitable<void> Session::relay_request_body(RequestParser& parser, Upstream& up,
                                             http::serializer<true, http::buffer_body>& writer,
                                             RelayOutcome& outcome, bool& finished) {
+  // The head was read in small pieces; a body is read in large ones.
+  if (buffer_.capacity() < kBodyChunk) buffer_.reserve(kBodyChunk);
   outcome =
       co_await relay_body<true>(client_, buffer_, parser, up.stream, writer, timeouts_.body_idle);
   finished = true;
