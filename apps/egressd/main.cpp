@@ -1,6 +1,5 @@
 // egressd: parses the command line, loads config and rules, and hands over to the server.
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "io/log_sink.hpp"
 #include "server/policy_loader.hpp"
 #include "server/privileges.hpp"
 #include "server/sandbox.hpp"
@@ -109,7 +109,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("-V,--version", std::string("egressd ") + EGRESSD_VERSION);
   CLI11_PARSE(app, argc, argv);
 
-  auto logger = spdlog::stderr_logger_mt("egressd");
+  auto logger = std::make_shared<spdlog::logger>(
+      "egressd", std::make_shared<egressd::io::LogSink>(STDERR_FILENO));
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
   spdlog::set_default_logger(logger);
 

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <span>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -45,14 +46,15 @@ struct RelayOutcome {
 };
 
 // Streams the body of the message `parser` is reading from `source` to `destination`
-// through `serializer`, whose head has already been written. Holds at most one chunk.
+// through `serializer`, whose head has already been written. Holds one chunk of the
+// worker's pool while it runs.
 template <bool isRequest>
 awaitable<RelayOutcome> relay_body(beast::tcp_stream& source, beast::flat_buffer& source_buffer,
                                    http::parser<isRequest, http::buffer_body>& parser,
                                    beast::tcp_stream& destination,
                                    http::serializer<isRequest, http::buffer_body>& serializer,
-                                   std::chrono::seconds idle) {
-  std::array<char, kBodyChunk> chunk;
+                                   std::chrono::seconds idle, ChunkPool& pool) {
+  auto chunk = pool.take();
   auto& body = parser.get().body();
   do {
     if (!parser.is_done()) {
@@ -80,6 +82,29 @@ awaitable<RelayOutcome> relay_body(beast::tcp_stream& source, beast::flat_buffer
   co_return RelayOutcome{};
 }
 
+// Waits for the first bytes of a request on a connection with nothing buffered, without
+// holding a buffer while it waits (an idle connection holds none; the buffer is released
+// after each request that leaves nothing behind). What has already arrived is taken at
+// once through the worker's scratch space (one read); otherwise a one-byte read waits,
+// under the stream's deadline. Returns http::error::end_of_stream on a clean close.
+awaitable<error_code> read_first_bytes(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                       std::span<char> scratch) {
+  error_code ec;
+  const auto room = std::min<std::size_t>(kHeadChunk, buffer.max_size());
+  // The socket is in non-blocking mode: this returns would_block when nothing is there.
+  std::size_t n = stream.socket().read_some(asio::buffer(scratch.data(), scratch.size()), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    char first = 0;
+    ec = {};
+    n = co_await stream.async_read_some(asio::buffer(&first, 1), with_ec(ec));
+    if (!ec) buffer.commit(asio::buffer_copy(buffer.prepare(room), asio::buffer(&first, n)));
+  } else if (!ec) {
+    buffer.commit(asio::buffer_copy(buffer.prepare(room), asio::buffer(scratch.data(), n)));
+  }
+  if (ec == asio::error::eof) co_return http::error::end_of_stream;
+  co_return ec;
+}
+
 // Reads one message head into `parser`. take_head() does the checking and parsing; this
 // loop reads until the whole head is in the buffer, so that head_problem() can refuse what
 // Beast would accept but another parser could read differently (obsolete line folding,
@@ -101,18 +126,6 @@ awaitable<error_code> read_head(beast::tcp_stream& stream, beast::flat_buffer& b
                                 const core::Limits& limits, ChunkExtensionCheck& chunks,
                                 std::string& problem, HeadStatus& status) {
   error_code ec;
-  if constexpr (isRequest) {
-    if (buffer.size() == 0) {
-      // Wait for the first byte without a buffer, so that an idle connection holds none
-      // (the buffer is released after each request that leaves nothing behind).
-      char first = 0;
-      const auto n = co_await stream.async_read_some(asio::buffer(&first, 1), with_ec(ec));
-      if (ec == asio::error::eof) co_return http::error::end_of_stream;
-      if (ec) co_return ec;
-      const auto room = std::min<std::size_t>(kHeadChunk, buffer.max_size());
-      buffer.commit(asio::buffer_copy(buffer.prepare(room), asio::buffer(&first, n)));
-    }
-  }
   for (;;) {
     const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
     std::size_t used = 0;
@@ -286,6 +299,7 @@ awaitable<void> Session::run() {
   client_address_ = to_core(peer.address()).unmapped();
   client_text_ = client_address_.to_string();
   client_.socket().set_option(tcp::no_delay(true), ec);
+  client_.socket().non_blocking(true, ec);  // for read_first_bytes(); async ops do not mind
   context_.activity.connection_opened(client_address_, *this, std::chrono::system_clock::now());
   registered_ = true;
   slot_ = context_.limits.acquire(client_address_);
@@ -302,8 +316,11 @@ awaitable<void> Session::run() {
     client_.expires_after(first ? timeouts_.request_head : timeouts_.idle_client);
     std::string problem;
     HeadStatus refusal = HeadStatus::ok;
-    ec = co_await read_head<true>(client_, buffer_, parser, context_.settings.limits,
-                                  request_chunks_, problem, refusal);
+    if (buffer_.size() == 0) ec = co_await read_first_bytes(client_, buffer_, context_.scratch);
+    if (!ec) {
+      ec = co_await read_head<true>(client_, buffer_, parser, context_.settings.limits,
+                                    request_chunks_, problem, refusal);
+    }
     if (ec) {
       // A refused head was not parsed: its first bytes say whether it was a HEAD.
       const std::string_view raw(static_cast<const char*>(buffer_.data().data()),
@@ -684,19 +701,28 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
     }
 
     http::serializer<false, http::buffer_body> response_writer{response};
-    client_.expires_after(timeouts_.body_idle);
-    co_await http::async_write_header(client_, response_writer, with_ec(ec));
-    if (ec) {
-      co_await stop_body_relay();
-      close_upstream();
-      co_return false;
+    // When the whole body is already here (a small response), the head goes out with it
+    // in one write: the body relay writes what the serializer has not sent yet, and
+    // cannot fail for want of the origin. Otherwise the head goes first, so that a client
+    // waiting for a slow body has it, and sees the cut if the origin fails mid-body.
+    const bool body_here =
+        response_length && !response_parser->chunked() && up.buffer.size() >= *response_length;
+    if (no_body || !body_here) {
+      client_.expires_after(timeouts_.body_idle);
+      co_await http::async_write_header(client_, response_writer, with_ec(ec));
+      if (ec) {
+        co_await stop_body_relay();
+        close_upstream();
+        co_return false;
+      }
     }
 
     // 5. The response body.
     bool upstream_reusable = upstream_keep_alive && !close_delimited;
     if (!no_body) {
       const auto outcome = co_await relay_body<false>(
-          up.stream, up.buffer, *response_parser, client_, response_writer, timeouts_.body_idle);
+          up.stream, up.buffer, *response_parser, client_, response_writer, timeouts_.body_idle,
+          context_.chunks);
       if (outcome.end != RelayEnd::complete) {
         // The head is out: all we can do is end the connection so the client sees it cut.
         if (outcome.end == RelayEnd::source_failed) {
@@ -735,7 +761,8 @@ awaitable<void> Session::relay_request_body(RequestParser& parser, Upstream& up,
   // The head was read in small pieces; a body is read in large ones.
   if (buffer_.capacity() < kBodyChunk) buffer_.reserve(kBodyChunk);
   outcome =
-      co_await relay_body<true>(client_, buffer_, parser, up.stream, writer, timeouts_.body_idle);
+      co_await relay_body<true>(client_, buffer_, parser, up.stream, writer, timeouts_.body_idle,
+                                context_.chunks);
   finished = true;
   // The response deadline starts once the whole request is out.
   if (outcome.end == RelayEnd::complete) up.stream.expires_after(timeouts_.response_head);

@@ -1,11 +1,13 @@
 // One client connection: read requests, decide, then forward, tunnel or refuse.
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
 #include "core/config.hpp"
 #include "io/asio.hpp"
+#include "io/chunk_pool.hpp"
 #include "io/client_activity.hpp"
 #include "io/connection_limits.hpp"
 #include "io/decision_feed.hpp"
@@ -36,6 +38,9 @@ struct WorkerContext {
   DecisionFeed& feed;
   const LocalAddresses& local_addresses;
   ConnectionLimits& limits;
+  ChunkPool& chunks;  // the pieces bodies are relayed through
+  // Space for what a read copies out at once (read_first_bytes()); used without suspending.
+  std::span<char> scratch;
 };
 
 // Serves one accepted client connection until it ends. Never throws: errors end the

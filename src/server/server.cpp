@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <csignal>
+#include <array>
 #include <future>
 #include <map>
 #include <tuple>
@@ -14,6 +15,7 @@
 #include "core/policy_diff.hpp"
 
 #include "io/asio.hpp"
+#include "io/log_sink.hpp"
 #include "io/resolver.hpp"
 #include "io/session.hpp"
 #include "io/upstream.hpp"
@@ -33,10 +35,12 @@ struct Server::Worker {
         resolver(io, config.dns_servers, config.timeouts.dns),
         settings{config.timeouts, config.limits, config.via_name, {}},
         context{resolver, policies, settings, activity, stopped, learning, feed,
-                local_addresses, limits} {}
+                local_addresses, limits, chunks, read_scratch} {}
 
   // Declared before io: sessions still pending when io is destroyed deregister here.
   io::ClientActivity activity;
+  io::ChunkPool chunks;
+  std::array<char, 4096> read_scratch;
   asio::io_context io;
   io::Resolver resolver;
   io::SessionSettings settings;
@@ -383,7 +387,11 @@ int Server::run() {
     for (auto& acceptor : worker->acceptors) {
       asio::co_spawn(worker->io, accept_loop(acceptor, worker->context), asio::detached);
     }
-    worker->thread = std::thread([w = worker.get()] { w->io.run(); });
+    worker->thread = std::thread([w = worker.get()] {
+      io::gather_log_lines(w->io);
+      w->io.run();
+      io::stop_gathering_log_lines();
+    });
   }
   spdlog::info("serving workers={} clients={}", workers_.size(),
                policies_.current()->clients.size());
