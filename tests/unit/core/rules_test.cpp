@@ -333,6 +333,209 @@ TEST(PrefixedRules, ManyLiteralRules) {
   EXPECT_FALSE(matcher.first_match("x.h17.example").has_value());
 }
 
+// Literal regexes ("^www\.example\.com$", "(^|\.)example\.com$", with alternatives in
+// groups) are looked up in hash tables rather than run by RE2. The same pattern with "[.]"
+// for "\." means the same and stays a regex, so the two must always agree.
+std::string bracket_dots(std::string pattern) {
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern.compare(i, 2, "\\.") == 0) {
+      out += "[.]";
+      ++i;
+    } else {
+      out += pattern[i];
+    }
+  }
+  return out;
+}
+
+TEST(LiteralRegexes, MatchExactlyAsTheRegex) {
+  const std::vector<std::string> patterns = {
+      "^www\\.example\\.com$",
+      "(^|\\.)example\\.com$",
+      "^(www|api)\\.example\\.com$",
+      "(^|\\.)(a|b(c|d))\\.kde\\.org$",
+      "^Static\\.S3\\.Example$",
+      "^2001:db8::1$",
+      "^127\\.0\\.0\\.2$",
+      "(^|\\.)x_y-z\\.example$",
+      "^((a|b)|(c))$",
+      "(^|\\.)\\.lead\\.example$",
+      "^(ks|sk)$",
+  };
+  std::vector<std::string> hosts = {
+      "",
+      ".",
+      "www.example.com",
+      "WWW.Example.COM",
+      "api.example.com",
+      "ftp.example.com",
+      "example.com",
+      "a.b.example.com",
+      "badexample.com",
+      "example.com.evil.net",
+      ".example.com",
+      "example.com.",
+      "www.example.com\n",
+      "a.kde.org",
+      "x.bc.kde.org",
+      "bd.kde.org",
+      "b.kde.org",
+      "static.s3.example",
+      "STATIC.S3.EXAMPLE",
+      "2001:db8::1",
+      "2001:DB8::1",
+      "127.0.0.2",
+      "127.0.0.20",
+      "q.x_y-z.example",
+      "a",
+      "b",
+      "c",
+      "ab",
+      "x..lead.example",
+      ".lead.example",
+      "lead.example",
+      "ks",
+      "sk",
+      "KS",
+      "s",
+      "k",
+      // RE2 folds U+212A (Kelvin sign) to k and U+017F (long s) to s, and nothing else
+      // outside ASCII to an ASCII letter.
+      "\xE2\x84\xAA"
+      "s",
+      "s\xE2\x84\xAA",
+      "\xC5\xBF"
+      "k",
+      "\xE2\x84\xAA"
+      "\xC5\xBF",
+      "a.\xE2\x84\xAA"
+      "de.org",
+      "\xC5\xBF"
+      "tatic.s3.example",
+      "\xE2\x84"
+      "\xAA"
+      "s",
+      "\xE2\x84"
+      "s",
+      "\xC5"
+      "k",
+      "\xC3\xA9xample.com",
+      "x.\xE2\x84\xAA"
+      "s",
+  };
+  for (const auto& pattern : patterns) {
+    const auto literal = compile_ok({pattern});
+    const auto regex = compile_ok({bracket_dots(pattern)});
+    EXPECT_EQ(literal.rules()[0].kind, RuleKind::regex);
+    EXPECT_EQ(literal.rules()[0].pattern, pattern);
+    for (const auto& host : hosts) {
+      EXPECT_EQ(literal.first_match(host), regex.first_match(host))
+          << "pattern " << pattern << " host " << host;
+      // IP literals are matched as text by every regex.
+      const Host as_ip = ip_host(host);
+      if (as_ip.ip) {
+        EXPECT_EQ(literal.first_match(as_ip), regex.first_match(as_ip)) << host;
+      }
+    }
+  }
+  const auto kelvin = compile_ok({"^kde\\.org$"});
+  EXPECT_EQ(kelvin.first_match("\xE2\x84\xAA"
+                               "de.org"),
+            0u);
+  EXPECT_EQ(kelvin.first_match("KDE.ORG"), 0u);
+}
+
+TEST(LiteralRegexes, LookAlikesStayRegexes) {
+  // Each is close to a literal form but means something else.
+  struct Case {
+    const char* pattern;
+    const char* host;
+    bool matches;
+  };
+  for (const auto& c : {
+           Case{"^a\\.com", "a.com.evil", true},
+           Case{"a\\.com$", "xa.com", true},
+           Case{"\\.a\\.com$", "a.com", false},
+           Case{"\\.a\\.com$", "x.a.com", true},
+           Case{"^a.com$", "abcom", true},
+           Case{"^a\\.com$|^b$", "b", true},
+           Case{"^(a|)\\.com$", ".com", true},
+           Case{"^a\\$", "a$", true},
+           Case{"^a$$", "a", true},
+           Case{"(\\.|^)a\\.com$", "x.a.com", true},
+           Case{"(^|\\.)a\\.com$x", "a.com", false},
+           Case{"^a+\\.com$", "aa.com", true},
+           Case{"^(a|b)*$", "abab", true},
+           Case{"^x(a|b$", "xa", false},
+       }) {
+    const auto compiled = HostMatcher::compile("rules", rules_of({c.pattern}));
+    if (!compiled.problems.empty()) {
+      EXPECT_FALSE(c.matches) << c.pattern << ": " << compiled.problems.front().to_string();
+      continue;
+    }
+    EXPECT_EQ(compiled.matcher.first_match(c.host).has_value(), c.matches)
+        << "pattern " << c.pattern << " host " << c.host;
+  }
+}
+
+TEST(LiteralRegexes, FirstMatchInFileOrderWithTheOtherForms) {
+  auto matcher =
+      compile_ok({"^(www|api)\\.other\\.org$", "\\.example\\.com$", "host:www.example.com",
+                  "(^|\\.)example\\.com$", "^www\\.example\\.com$", "domain:other.org",
+                  "(^|\\.)other\\.org$", "^10\\.0\\.0\\.1$", "ip:10.0.0.0/8"});
+  EXPECT_EQ(matcher.first_match("www.example.com"), 1u);
+  EXPECT_EQ(matcher.first_match("example.com"), 3u);
+  EXPECT_EQ(matcher.first_match("api.other.org"), 0u);
+  EXPECT_EQ(matcher.first_match("other.org"), 5u);
+  EXPECT_EQ(matcher.first_match(ip_host("10.0.0.1")), 7u);
+  EXPECT_EQ(matcher.first_match(ip_host("10.0.0.2")), 8u);
+  EXPECT_EQ(matcher.first_match("10.0.0.1"), 7u);  // as a name: not for ip: lines
+
+  auto reversed =
+      compile_ok({"host:www.example.com:8443", "^www\\.example\\.com$", "host:www.example.com"});
+  EXPECT_EQ(reversed.first_match(name_host("www.example.com"), 80), 1u);
+  EXPECT_EQ(reversed.first_match(name_host("www.example.com"), 8443), 0u);
+  // A regex names no port, so it never opens one.
+  EXPECT_FALSE(reversed.first_match(name_host("www.example.com"), 8080, true).has_value());
+  EXPECT_EQ(reversed.first_match(name_host("www.example.com"), 8443, true), 0u);
+  // host: lines compare the name as given; literal regexes without case, as RE2 does.
+  EXPECT_EQ(reversed.first_match(name_host("WWW.example.com"), 80), 1u);
+}
+
+TEST(LiteralRegexes, ErrorsKeepTheirLines) {
+  const auto compiled = HostMatcher::compile(
+      "f", rules_of({"^ok\\.example$", "(abc", "(^|\\.)fine\\.example$", "host:", "^(a|b\\.c$"}));
+  ASSERT_EQ(compiled.problems.size(), 3u);
+  EXPECT_EQ(compiled.problems[0].to_string(),
+            "f:2: error: invalid regular expression: missing ): (abc");
+  EXPECT_EQ(compiled.problems[1].line, 4);
+  EXPECT_EQ(compiled.problems[2].line, 5);
+  EXPECT_FALSE(compiled.matcher.first_match("ok.example").has_value());
+}
+
+TEST(LiteralRegexes, ManyOfThem) {
+  std::vector<std::string> patterns;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string n = std::to_string(i);
+    patterns.push_back(i % 2 == 0 ? "^(www|api)\\.r" + n + "\\.example\\.org$"
+                                  : "(^|\\.)zone" + n + "\\.example$");
+  }
+  patterns.push_back("^api[0-9]+\\.example\\.org$");
+  auto matcher = compile_ok(patterns);
+  EXPECT_EQ(matcher.first_match("api.r1234.example.org"), 1234u);
+  EXPECT_EQ(matcher.first_match("www.r1234.example.org"), 1234u);
+  EXPECT_FALSE(matcher.first_match("ftp.r1234.example.org").has_value());
+  EXPECT_EQ(matcher.first_match("a.b.zone2999.example"), 2999u);
+  EXPECT_EQ(matcher.first_match("api42.example.org"), 3000u);
+  EXPECT_FALSE(matcher.first_match("zone2998.example").has_value());
+  // A name longer than every literal one, with many labels.
+  std::string long_name;
+  for (int i = 0; i < 100; ++i) long_name += "a.";
+  EXPECT_EQ(matcher.first_match(long_name + "zone7.example"), 7u);
+  EXPECT_FALSE(matcher.first_match(long_name + "zone8.example").has_value());
+}
+
 TEST(ExactHostRule, EscapesAndAnchors) {
   EXPECT_EQ(exact_host_rule("www.example.com"), "^www\\.example\\.com$");
   EXPECT_EQ(exact_host_rule("a-b_c"), "^a-b_c$");

@@ -346,6 +346,98 @@ TEST_F(HeadProblemTest, AHeadOfExactlyTheLimitPassesWhateverTheReads) {
   EXPECT_EQ(status, HeadStatus::fields_too_large);
 }
 
+TEST_F(HeadProblemTest, ABareLineBreakIsTheReasonWhateverElseIsWrong) {
+  // An invalid method before it, a bad field after it: the bare LF or CR is named.
+  EXPECT_EQ(check("get http://a.test/ HTTP/1.1\r\nA: b\nC: d\r\n"),
+            "a line ending in LF without CR");
+  EXPECT_EQ(status, HeadStatus::bad_request);
+  EXPECT_EQ(check("GET http://a.test/ HTTP/1.1\r\nA: b\rc\r\nX : y\r\n"),
+            "a CR that does not end a line");
+  // The first of the two is named.
+  EXPECT_EQ(check("GET http://a.test/ HTTP/1.1\r\nA: b\rc\r\nD: e\nf\r\n"),
+            "a CR that does not end a line");
+  EXPECT_EQ(check("GET http://a.test/ HTTP/1.1\r\nA: b\nc\r\nD: e\rf\r\n"),
+            "a line ending in LF without CR");
+  // Too many fields, and a bare LF in the last one.
+  limits.header_count = 1;
+  EXPECT_EQ(check("GET http://a.test/ HTTP/1.1\r\nA: 1\r\nB: 2\n\r\n"),
+            "a line ending in LF without CR");
+  EXPECT_EQ(status, HeadStatus::bad_request);
+  // A CR at the very end is not a bare CR: the value holds it.
+  EXPECT_EQ(check("GET http://a.test/ HTTP/1.1\r\nX: a\r"),
+            "a control character in the value of X");
+  EXPECT_EQ(check("GET http://a.test/ HTTP/1.1\r"), "an HTTP version other than 1.0 or 1.1");
+}
+
+TEST_F(HeadProblemTest, EveryByteOfALongValueIsChecked) {
+  // Values are checked several bytes at a time; a bad byte anywhere must still count.
+  const std::string prefix = "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nCookie: ";
+  for (std::size_t at = 0; at < 40; ++at) {
+    for (const char bad : {'\x01', '\x1f', '\x7f', '\0', '\x0b'}) {
+      std::string value(40, 'v');
+      value[at] = bad;
+      EXPECT_EQ(check(prefix + value + "\r\nAccept: */*\r\n"),
+                "a control character in the value of Cookie")
+          << at << " " << static_cast<int>(bad);
+      EXPECT_EQ(status, HeadStatus::bad_request);
+      EXPECT_EQ(check(prefix + value), "a control character in the value of Cookie") << at;
+    }
+    for (const char fine : {'\t', ' ', '~', '\x80', '\xff', '\xa0'}) {
+      std::string value(40, 'v');
+      value[at] = fine;
+      EXPECT_EQ(check(prefix + value + "\r\nAccept: */*\r\n"), "")
+          << at << " " << static_cast<int>(fine);
+    }
+  }
+  std::string tabs = prefix;
+  for (int i = 0; i < 30; ++i) tabs += "\tx";
+  EXPECT_EQ(check(tabs + "\r\n"), "");
+  EXPECT_EQ(check(tabs + "\x01\r\n"), "a control character in the value of Cookie");
+}
+
+TEST_F(HeadProblemTest, FieldNamesAreCheckedWhereverTheyEnd) {
+  const std::string start = "POST http://a.test/ HTTP/1.1\r\nHost: a\r\n";
+  EXPECT_EQ(check(start + "X-A: 1\r\nX-B\r\n"), "a header line without a colon");
+  EXPECT_EQ(check(start + "X-A: 1\r\nX-B"), "a header line without a colon");
+  EXPECT_EQ(check(start + "X-A: 1\r\n\r\nX-B: 2\r\n"), "an empty line inside the head");
+  EXPECT_EQ(check(start + "X-B\t: 2\r\n"), "whitespace between a header field name and the colon");
+  EXPECT_EQ(check(start + "X(B): 2\r\n"), "invalid characters in a header field name");
+  EXPECT_EQ(check(start + "Content_Length: 2\r\n"),
+            "a header field name that imitates Transfer-Encoding or Content-Length");
+  EXPECT_EQ(check(start + "_Transfer-_-Encoding_: chunked\r\n"),
+            "a header field name that imitates Transfer-Encoding or Content-Length");
+  EXPECT_EQ(check(start + "Content-Lengths: 2\r\nTransfer-Encodin: x\r\nContent-Type: a\r\n"), "");
+  EXPECT_EQ(check(start + "CONTENT-length: 2\r\nTransfer-Encoding: chunked\r\n"),
+            "Transfer-Encoding together with Content-Length");
+  EXPECT_EQ(check(start + "X:\r\nY:\t\r\nZ: :\r\n"), "");
+}
+
+TEST_F(HeadProblemTest, TakeHeadFindsTheEndOfTheHead) {
+  const auto take = [&](std::string_view bytes, std::size_t& used, std::string& problem) {
+    http::parser<true, http::buffer_body> parser;
+    prepare_parser(parser, limits);
+    error_code ec;
+    return take_head<true>(bytes, parser, limits, used, problem, status, ec);
+  };
+  std::size_t used = 0;
+  std::string problem;
+  // The first empty line ends the head, even with another one in the body.
+  const std::string two = "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\nrest\r\n\r\n";
+  EXPECT_EQ(take(two, used, problem), HeadProgress::parsed);
+  EXPECT_EQ(used, two.find("rest"));
+  EXPECT_EQ(problem, "");
+  // An empty line right after a CR: the CR is a bare one.
+  EXPECT_EQ(take("GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\r\n\r\n", used, problem),
+            HeadProgress::refused);
+  EXPECT_EQ(problem, "a CR that does not end a line");
+  // No empty line yet.
+  for (const char* partial :
+       {"GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r",
+        "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n", "GET http://a.test/ HTTP/1.1\r\n\r"}) {
+    EXPECT_EQ(take(partial, used, problem), HeadProgress::incomplete) << partial;
+  }
+}
+
 // Feeds `bytes` to a request parser with a body buffer and the chunk check attached.
 error_code parse_chunked(std::string_view bytes, ChunkExtensionCheck& check, std::size_t limit) {
   http::request_parser<http::buffer_body> parser;
