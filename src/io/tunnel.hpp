@@ -20,10 +20,10 @@ struct TunnelResult {
 // `client_early` holds bytes the client sent after its CONNECT head (often the TLS
 // ClientHello); they go to the origin first. When one side ends its sending (EOF), the
 // other side's sending is shut down and the opposite direction keeps flowing, so no
-// byte is lost in either direction. A transport error on either side aborts both.
-// Closes both sockets before returning.
+// byte is lost in either direction. A transport error on either side aborts both, and so
+// does closing either socket from elsewhere (Session::abort()). Closes both sockets before
+// returning.
 awaitable<TunnelResult> run_tunnel(tcp::socket& client, tcp::socket& origin,
-                                   std::string client_early,
-                                   std::chrono::seconds idle_timeout);
+                                   std::string client_early, std::chrono::seconds idle_timeout);
 
 }  // namespace egressd::io
