@@ -6,10 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <array>
-#include <span>
-#include <limits>
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -25,7 +23,7 @@
 namespace egressd::io {
 namespace {
 
-constexpr std::size_t kBodyChunk = 64 * 1024;
+constexpr std::size_t kBodyChunk = ChunkPool::kSize;  // the pieces bodies move in
 // What a request head is first read into: most heads fit, a longer one grows the buffer.
 constexpr std::size_t kHeadChunk = 4 * 1024;
 
@@ -46,8 +44,8 @@ struct RelayOutcome {
 };
 
 // Streams the body of the message `parser` is reading from `source` to `destination`
-// through `serializer`, whose head has already been written. Holds one chunk of the
-// worker's pool while it runs.
+// through `serializer` (which sends the head first if it has not been written yet). Holds
+// one chunk of the worker's pool while it runs.
 template <bool isRequest>
 awaitable<RelayOutcome> relay_body(beast::tcp_stream& source, beast::flat_buffer& source_buffer,
                                    http::parser<isRequest, http::buffer_body>& parser,
@@ -93,7 +91,7 @@ awaitable<error_code> read_first_bytes(beast::tcp_stream& stream, beast::flat_bu
   const auto room = std::min<std::size_t>(kHeadChunk, buffer.max_size());
   // The socket is in non-blocking mode: this returns would_block when nothing is there.
   std::size_t n = stream.socket().read_some(asio::buffer(scratch.data(), scratch.size()), ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+  if (ec == asio::error::would_block) {
     char first = 0;
     ec = {};
     n = co_await stream.async_read_some(asio::buffer(&first, 1), with_ec(ec));
