@@ -62,9 +62,10 @@ function done(summary, latency, requests)
     'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
     '"err_connect":%d,"err_read":%d,"err_write":%d,"err_status":%d,"err_timeout":%d,' ..
     '"responses":%d,"bad_status":%d,"bad_length":%d,"last_bad_status":%d,"last_bad_length":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"mean_us":%.1f}\n',
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"max_us":%d,"mean_us":%.1f}\n',
     summary.requests, summary.duration, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
     r, bs, bl, lbs, lbl,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean))
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.max, latency.mean))
 end

@@ -358,8 +358,15 @@ class ConfigReader {
         }
       } else if (key == "dns") {
         read_table(key, node, [&](const std::string& sub, const toml::node& value) {
-          if (sub != "servers") return false;
-          read_dns_servers(join(key, sub), value);
+          if (sub == "servers") {
+            read_dns_servers(join(key, sub), value);
+          } else if (sub == "cache_max_ttl") {
+            if (auto n = as_integer(join(key, sub), value, 0, 86400)) {
+              config.dns_cache_max_ttl = std::chrono::seconds(*n);
+            }
+          } else {
+            return false;
+          }
           return true;
         });
       } else if (key == "timeouts") {
@@ -473,9 +480,12 @@ class ConfigReader {
       target = &t.body_idle;
     else if (key == "tunnel_idle")
       target = &t.tunnel_idle;
+    else if (key == "idle_origin")
+      target = &t.idle_origin;
     else
       return false;
-    if (auto seconds = as_integer(full_key, node, 1, 86400)) {
+    const std::int64_t min = key == "idle_origin" ? 0 : 1;
+    if (auto seconds = as_integer(full_key, node, min, 86400)) {
       *target = std::chrono::seconds(*seconds);
     }
     return true;

@@ -46,6 +46,8 @@ struct Timeouts {
   std::chrono::seconds response_head{60};  // request sent to end of response head
   std::chrono::seconds body_idle{60};      // no progress while relaying a body
   std::chrono::seconds tunnel_idle{900};   // no byte in either direction of a CONNECT tunnel
+  std::chrono::seconds idle_origin{30};    // an origin connection kept for the client's next
+                                           // connection (0: closed with the client's)
 };
 
 struct Limits {
@@ -78,6 +80,7 @@ struct Config {
   std::vector<std::uint16_t> http_ports{80};      // ports plain HTTP may go to
   std::vector<std::uint16_t> connect_ports{443};  // ports CONNECT may go to
   std::vector<Endpoint> dns_servers;              // empty: the system's resolv.conf
+  std::chrono::seconds dns_cache_max_ttl{60};     // answers kept at most this long; 0: none
   std::string via_name = "egressd";               // pseudonym in the Via header
   // Unix socket of the control protocol (docs/control-protocol.md); empty: no socket.
   std::string control_socket = "/run/egressd/control.sock";

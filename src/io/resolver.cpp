@@ -33,6 +33,9 @@ int per_try_timeout_ms(std::chrono::seconds overall) {
   return static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(quarter, 250, 2000));
 }
 
+// Names each worker's cache keeps at most.
+constexpr std::size_t kCacheNames = 4096;
+
 // What a finished ares_getaddrinfo() means for the caller.
 ResolveResult to_result(int status, const ares_addrinfo* info) {
   ResolveResult result;
@@ -63,7 +66,9 @@ ResolveResult to_result(int status, const ares_addrinfo* info) {
   std::vector<core::IpAddress> v4;
   std::vector<core::IpAddress> mapped;
   std::vector<core::IpAddress> v6;
+  int ttl = -1;
   for (const ares_addrinfo_node* node = info ? info->nodes : nullptr; node; node = node->ai_next) {
+    if (ttl < 0 || node->ai_ttl < ttl) ttl = std::max(node->ai_ttl, 0);
     if (node->ai_family == AF_INET && node->ai_addrlen >= sizeof(sockaddr_in)) {
       sockaddr_in sin{};
       std::memcpy(&sin, node->ai_addr, sizeof sin);
@@ -89,6 +94,7 @@ ResolveResult to_result(int status, const ares_addrinfo* info) {
       }
     }
   }
+  result.ttl = std::chrono::seconds(std::max(ttl, 0));
   if (result.addresses.empty()) {
     result.status = ResolveResult::Status::not_found;
     result.error = "no A or AAAA records";
@@ -360,8 +366,9 @@ struct Resolver::Impl {
 };
 
 Resolver::Resolver(asio::io_context& io, const std::vector<core::Endpoint>& servers,
-                   std::chrono::seconds timeout)
-    : impl_(std::make_unique<Impl>(io, servers, timeout)) {}
+                   std::chrono::seconds timeout, std::chrono::seconds cache_max_ttl)
+    : impl_(std::make_unique<Impl>(io, servers, timeout)),
+      cache_(std::make_unique<core::DnsCache>(cache_max_ttl, kCacheNames)) {}
 
 Resolver::~Resolver() = default;
 
@@ -370,10 +377,25 @@ awaitable<ResolveResult> Resolver::resolve(std::string name) {
   // closure that owns a std::string into Asio's initiating coroutine (freeing an SSO
   // buffer). `name` lives in this frame until the result is back.
   Impl* impl = impl_.get();
+  core::DnsCache* cache = cache_.get();
+  auto cached = cache->find(name, core::DnsCache::Clock::now());
+  if (cached) {
+    ResolveResult hit;
+    hit.status = ResolveResult::Status::ok;
+    hit.addresses = std::move(*cached);
+    co_return hit;
+  }
+  // The Resolver may be gone when the answer is delivered (see the destructor).
+  const std::weak_ptr<char> alive = impl->alive;
   const std::string* name_in_frame = &name;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(ResolveResult)>(
-      [impl, name_in_frame](auto handler) { impl->start(*name_in_frame, std::move(handler)); },
-      asio::use_awaitable);
+  ResolveResult result =
+      co_await asio::async_initiate<decltype(asio::use_awaitable), void(ResolveResult)>(
+          [impl, name_in_frame](auto handler) { impl->start(*name_in_frame, std::move(handler)); },
+          asio::use_awaitable);
+  if (result.status == ResolveResult::Status::ok && !alive.expired()) {
+    cache->insert(name, result.addresses, result.ttl, core::DnsCache::Clock::now());
+  }
+  co_return result;
 }
 
 }  // namespace egressd::io

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/dns_cache.hpp"
 #include "core/ip_address.hpp"
 #include "io/asio.hpp"
 
@@ -23,17 +24,20 @@ struct ResolveResult {
   std::vector<core::IpAddress> addresses;  // IPv4 first, then IPv6, without duplicates;
                                            // v4-mapped IPv6 answers come back as IPv4
   std::string error;                       // human-readable detail when status != ok
+  std::chrono::seconds ttl{0};             // the smallest TTL of the answers (ok only)
 };
 
 // One resolver per worker thread; all of its methods must be called on that worker's
 // io_context thread. Names are looked up exactly as given (no search domains, no
 // ndots games: the host that was checked is the host that is resolved), in /etc/hosts
 // first and then with the configured servers (or those of /etc/resolv.conf when
-// `servers` is empty).
+// `servers` is empty). Answers are kept for their TTL, at most `cache_max_ttl`
+// (core::DnsCache; 0 keeps nothing).
 class Resolver {
  public:
   Resolver(asio::io_context& io, const std::vector<core::Endpoint>& servers,
-           std::chrono::seconds timeout);
+           std::chrono::seconds timeout,
+           std::chrono::seconds cache_max_ttl = std::chrono::seconds(0));
   ~Resolver();
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
@@ -48,6 +52,7 @@ class Resolver {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<core::DnsCache> cache_;
 };
 
 }  // namespace egressd::io

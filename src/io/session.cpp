@@ -30,10 +30,12 @@ constexpr std::size_t kHeadChunk = 4 * 1024;
 // The origin connection a session keeps while its client asks the same origin again.
 struct Upstream {
   explicit Upstream(const asio::any_io_executor& executor) : stream(executor) {}
+  explicit Upstream(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
   std::string host;
   std::uint16_t port = 0;
+  tcp::endpoint peer;  // the address it is connected to
 };
 
 enum class RelayEnd { complete, source_failed, destination_failed };
@@ -228,6 +230,12 @@ class Session final : public Abortable {
             context_.learning.contains(client_address_)};
   }
   void close_upstream() { upstream_.reset(); }
+  // Hands a kept origin connection that can carry another request to the worker's pool
+  // (for this client's next connection), or closes it.
+  void park_upstream();
+  // Whether the kept origin connection serves host:port at an address `destinations_`
+  // still allows.
+  bool upstream_serves(const core::AbsoluteTarget& target) const;
   // The destination check of this client under `snapshot` (see core::destination_refusal).
   core::DestinationRules destination_rules(const core::PolicySnapshot& snapshot) const {
     core::DestinationRules rules;
@@ -279,6 +287,22 @@ class Session final : public Abortable {
   bool closed_by_reload_ = false;
   ChunkExtensionCheck request_chunks_;  // the chunk-header callback of the current request
 };
+
+void Session::park_upstream() {
+  if (upstream_ && !aborted_ && upstream_->stream.socket().is_open() &&
+      upstream_->buffer.size() == 0) {
+    context_.origins.put(client_address_, upstream_->host, upstream_->port,
+                         upstream_->stream.release_socket(), upstream_->peer);
+  }
+  upstream_.reset();
+}
+
+bool Session::upstream_serves(const core::AbsoluteTarget& target) const {
+  return upstream_ && upstream_->host == target.host.name && upstream_->port == target.port &&
+         upstream_->stream.socket().is_open() &&
+         !core::destination_refusal(to_core(upstream_->peer.address()).unmapped(),
+                                    upstream_->peer.port(), destinations_);
+}
 
 void Session::abort() {
   aborted_ = true;
@@ -333,7 +357,7 @@ awaitable<void> Session::run() {
     if (!co_await handle(parser)) break;
     if (buffer_.size() == 0) buffer_.shrink_to_fit();  // idle connections hold no buffer
   }
-  close_upstream();
+  park_upstream();
   client_.socket().shutdown(tcp::socket::shutdown_both, ec);
   client_.close();
 }
@@ -493,8 +517,8 @@ awaitable<bool> Session::handle(RequestParser& parser) {
                                   "invalid request target: " + target.error().message, false);
   }
 
-  // The request keeps this snapshot whatever a reload publishes meanwhile.
-  const auto snapshot = context_.policies.current();
+  // The decision keeps this snapshot whatever a reload publishes meanwhile.
+  auto snapshot = context_.policies.current();
   const auto method = request.method_string();
   const auto decision =
       decide_and_log(*snapshot, {method.data(), method.size()}, target->host, target->port, false);
@@ -512,6 +536,8 @@ awaitable<bool> Session::handle(RequestParser& parser) {
                             keep_alive && !has_body);
   }
   destinations_ = destination_rules(*snapshot);
+  // Decided: a long transfer does not keep replaced rules in memory.
+  snapshot.reset();
   co_return co_await forward(parser, *target);
 }
 
@@ -533,10 +559,18 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
 
   for (int attempt = 0;; ++attempt) {
     if (aborted_) co_return false;
-    bool reused = upstream_ && upstream_->host == target.host.name &&
-                  upstream_->port == target.port && upstream_->stream.socket().is_open();
+    bool reused = upstream_serves(target);
+    if (!reused && attempt == 0) {  // a retry gets a fresh connection
+      park_upstream();
+      tcp::endpoint kept_peer;
+      if (auto kept = context_.origins.take(client_address_, target.host.name, target.port,
+                                            destinations_, kept_peer)) {
+        upstream_.emplace(std::move(*kept));
+        upstream_->peer = kept_peer;
+        reused = true;
+      }
+    }
     if (!reused) {
-      close_upstream();
       upstream_.emplace(executor);
       const auto outcome = co_await connect_upstream(context_.resolver, target.host, target.port,
                                                      timeouts_.connect, destinations_,
@@ -551,9 +585,10 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
         co_return co_await send_error(upstream_status(outcome, target.host.name, target.port),
                                       outcome.detail, client_keep_alive && !has_body);
       }
-      upstream_->host = target.host.name;
-      upstream_->port = target.port;
+      upstream_->peer = outcome.endpoint;
     }
+    upstream_->host = target.host.name;
+    upstream_->port = target.port;
     Upstream& up = *upstream_;
 
     // 1. The request head.
@@ -783,7 +818,7 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
                                   "invalid CONNECT target: " + target.error().message, false);
   }
 
-  const auto snapshot = context_.policies.current();
+  auto snapshot = context_.policies.current();
   const auto decision = decide_and_log(*snapshot, "CONNECT", target->host, target->port, true);
   if (decision.reason == core::Reason::client_stopped) {
     co_return co_await refuse_stopped(decision, "CONNECT", target->host, target->port, true);
@@ -799,10 +834,13 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
                             core::render_deny_text(info), request.keep_alive(), std::move(headers));
   }
 
-  close_upstream();  // a tunnel never reuses, and an idle kept connection is now useless
+  park_upstream();  // a tunnel never reuses a kept connection; the next request may
   beast::tcp_stream origin(co_await asio::this_coro::executor);
   connecting_ = &origin;
   destinations_ = destination_rules(*snapshot);
+  // Decided: an open tunnel does not keep replaced rules in memory (a reload that
+  // re-checks tunnels hands them the new snapshot).
+  snapshot.reset();
   const auto outcome = co_await connect_upstream(context_.resolver, target->host, target->port,
                                                  timeouts_.connect, destinations_, origin);
   if (aborted_) {

@@ -12,6 +12,7 @@
 #include "io/connection_limits.hpp"
 #include "io/decision_feed.hpp"
 #include "io/local_addresses.hpp"
+#include "io/origin_pool.hpp"
 #include "io/policy_store.hpp"
 #include "io/resolver.hpp"
 
@@ -39,6 +40,7 @@ struct WorkerContext {
   const LocalAddresses& local_addresses;
   ConnectionLimits& limits;
   ChunkPool& chunks;  // the pieces bodies are relayed through
+  OriginPool& origins;  // idle origin connections, per client
   // Space for what a read copies out at once (read_first_bytes()); used without suspending.
   std::span<char> scratch;
 };

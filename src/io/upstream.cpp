@@ -17,8 +17,7 @@ asio::ip::address to_asio(const core::IpAddress& address) {
 }
 
 awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host& host,
-                                           std::uint16_t port,
-                                           std::chrono::seconds connect_timeout,
+                                           std::uint16_t port, std::chrono::seconds connect_timeout,
                                            const core::DestinationRules& destinations,
                                            beast::tcp_stream& stream) {
   using Status = ConnectOutcome::Status;
@@ -32,13 +31,16 @@ awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host&
         addresses = std::move(resolved.addresses);
         break;
       case ResolveResult::Status::not_found:
-        co_return ConnectOutcome{Status::name_not_found, "no address found for " + host.name, {}};
+        co_return ConnectOutcome{
+            Status::name_not_found, "no address found for " + host.name, {}, {}};
       case ResolveResult::Status::timeout:
-        co_return ConnectOutcome{Status::dns_timeout, "DNS lookup of " + host.name + " timed out",
-                                 {}};
+        co_return ConnectOutcome{
+            Status::dns_timeout, "DNS lookup of " + host.name + " timed out", {}, {}};
       case ResolveResult::Status::failure:
         co_return ConnectOutcome{Status::dns_failure,
-                                 "DNS lookup of " + host.name + " failed: " + resolved.error, {}};
+                                 "DNS lookup of " + host.name + " failed: " + resolved.error,
+                                 {},
+                                 {}};
     }
   }
 
@@ -53,7 +55,7 @@ awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host&
   if (addresses.empty()) {
     std::string detail = "destination not allowed: ";
     detail += host.ip ? refusal : host.name + " (" + refusal + ")";
-    co_return ConnectOutcome{Status::destination_refused, std::move(detail), {}};
+    co_return ConnectOutcome{Status::destination_refused, std::move(detail), {}, {}};
   }
 
   // One deadline for all attempts, so a name with many dead addresses cannot hold the
@@ -68,11 +70,11 @@ awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host&
     if (!ec) {
       stream.expires_never();
       stream.socket().set_option(tcp::no_delay(true), ec);
-      co_return ConnectOutcome{Status::connected, {}, peer};
+      co_return ConnectOutcome{Status::connected, {}, peer, endpoint};
     }
     if (ec == beast::error::timeout) {
-      co_return ConnectOutcome{Status::connect_timeout, "connecting to " + peer + " timed out",
-                               peer};
+      co_return ConnectOutcome{
+          Status::connect_timeout, "connecting to " + peer + " timed out", peer, {}};
     }
     last_error = peer + ": " + ec.message();
     // Asio leaves a socket it opened itself open after a failed connect; close it so the
@@ -80,7 +82,7 @@ awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host&
     error_code ignored;
     stream.socket().close(ignored);
   }
-  co_return ConnectOutcome{Status::connect_failed, "could not connect to " + last_error, {}};
+  co_return ConnectOutcome{Status::connect_failed, "could not connect to " + last_error, {}, {}};
 }
 
 }  // namespace egressd::io

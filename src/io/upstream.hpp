@@ -25,6 +25,7 @@ struct ConnectOutcome {
   Status status = Status::connect_failed;
   std::string detail;        // for logs and error pages, e.g. "127.0.0.1:81: Connection refused"
   std::string peer;          // "ip:port" that was connected to
+  tcp::endpoint endpoint;    // the same, when connected
 
   bool ok() const { return status == Status::connected; }
   bool is_timeout() const {

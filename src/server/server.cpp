@@ -27,15 +27,20 @@ namespace asio = io::asio;
 using io::error_code;
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
+// Idle origin connections a worker keeps at most, in all and for one client, host and port.
+constexpr std::size_t kKeptOrigins = 512;
+constexpr std::size_t kKeptPerOrigin = 64;
+
 struct Server::Worker {
   Worker(const core::Config& config, const io::PolicyStore& policies,
          const io::ClientSet& stopped, const io::ClientSet& learning, io::DecisionFeed& feed,
          const io::LocalAddresses& local_addresses, io::ConnectionLimits& limits)
       : io(1),
-        resolver(io, config.dns_servers, config.timeouts.dns),
+        resolver(io, config.dns_servers, config.timeouts.dns, config.dns_cache_max_ttl),
+        origins(io.get_executor(), {config.timeouts.idle_origin, kKeptOrigins, kKeptPerOrigin}),
         settings{config.timeouts, config.limits, config.via_name, {}},
         context{resolver, policies, settings, activity, stopped, learning, feed,
-                local_addresses, limits, chunks, read_scratch} {}
+                local_addresses, limits, chunks, origins, read_scratch} {}
 
   // Declared before io: sessions still pending when io is destroyed deregister here.
   io::ClientActivity activity;
@@ -43,6 +48,7 @@ struct Server::Worker {
   std::array<char, 4096> read_scratch;
   asio::io_context io;
   io::Resolver resolver;
+  io::OriginPool origins;  // after io: its sockets and timer belong to io
   io::SessionSettings settings;
   io::WorkerContext context;
   std::vector<tcp::acceptor> acceptors;
@@ -216,7 +222,21 @@ ReloadResult Server::reload() {
     result.tunnels_closed = close_denied_tunnels(published);
   }
   update_watch(*published);
+  schedule_snapshot_release(std::chrono::milliseconds(100));
   return result;
+}
+
+void Server::schedule_snapshot_release(std::chrono::milliseconds after) {
+  if (release_scheduled_) return;
+  release_scheduled_ = true;
+  release_timer_.expires_after(after);
+  release_timer_.async_wait([this](const error_code& ec) {
+    release_scheduled_ = false;
+    if (ec) return;
+    policies_.release_retired();
+    // A request that still holds one (a long download, a tunnel) may hold it for long.
+    if (policies_.retired() > 0) schedule_snapshot_release(std::chrono::seconds(1));
+  });
 }
 
 void Server::refresh_local_addresses() {
@@ -375,7 +395,10 @@ std::vector<io::LearnedRequest> Server::learned(const core::IpAddress& client,
 std::size_t Server::close_all_connections() {
   std::size_t closed = 0;
   for (const auto n :
-       on_each_worker<std::size_t>([](Worker& w) { return w.activity.abort_all(); })) {
+       on_each_worker<std::size_t>([](Worker& w) {
+         w.origins.clear();
+         return w.activity.abort_all();
+       })) {
     closed += n;
   }
   return closed;
@@ -419,6 +442,7 @@ int Server::run() {
   // Let the control connections' coroutines see their sockets closed and finish.
   if (watcher_) watcher_->stop();
   address_timer_.cancel();
+  release_timer_.cancel();
   if (control_) control_->close();
   error_code cancel_error;
   signals.cancel(cancel_error);

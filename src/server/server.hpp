@@ -92,6 +92,8 @@ class Server final : private ControlActions {
   // Reads this host's addresses for the destination check, now / every 10 s.
   void refresh_local_addresses();
   void schedule_address_refresh();
+  // Frees replaced snapshots once no request holds them, here rather than on a worker.
+  void schedule_snapshot_release(std::chrono::milliseconds after);
 
   core::Config config_;
   std::string config_path_;
@@ -106,6 +108,8 @@ class Server final : private ControlActions {
   io::DecisionFeed feed_{control_io_};
   io::LocalAddresses local_addresses_;
   io::asio::steady_timer address_timer_{control_io_};
+  io::asio::steady_timer release_timer_{control_io_};
+  bool release_scheduled_ = false;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<FileWatcher> watcher_;

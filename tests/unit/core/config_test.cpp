@@ -81,10 +81,12 @@ TEST(ParseConfig, EmptyFileGivesDefaults) {
   EXPECT_EQ(c.http_ports, std::vector<std::uint16_t>{80});
   EXPECT_EQ(c.connect_ports, std::vector<std::uint16_t>{443});
   EXPECT_TRUE(c.dns_servers.empty());
+  EXPECT_EQ(c.dns_cache_max_ttl, 60s);
   EXPECT_EQ(c.via_name, "egressd");
   EXPECT_EQ(c.control_socket, "/run/egressd/control.sock");
   EXPECT_EQ(c.timeouts.request_head, 30s);
   EXPECT_EQ(c.timeouts.tunnel_idle, 900s);
+  EXPECT_EQ(c.timeouts.idle_origin, 30s);
   EXPECT_EQ(c.limits.header_bytes, 64u * 1024u);
   EXPECT_TRUE(c.clients.empty());
 }
@@ -104,6 +106,7 @@ control_socket = "/run/egressd-test/ctl.sock"
 
 [dns]
 servers = ["10.139.1.1", "10.139.1.2:5353", "[fd00::1]:53", "fd00::2"]
+cache_max_ttl = 0
 
 [timeouts]
 request_head = 5
@@ -113,6 +116,7 @@ connect = 8
 response_head = 9
 body_idle = 10
 tunnel_idle = 86400
+idle_origin = 0
 
 [limits]
 header_bytes = 1024
@@ -144,10 +148,12 @@ mode = "allow-list"
   EXPECT_EQ(c.timeouts.request_head, 5s);
   EXPECT_EQ(c.timeouts.idle_client, 6s);
   EXPECT_EQ(c.timeouts.dns, 7s);
+  EXPECT_EQ(c.dns_cache_max_ttl, 0s);
   EXPECT_EQ(c.timeouts.connect, 8s);
   EXPECT_EQ(c.timeouts.response_head, 9s);
   EXPECT_EQ(c.timeouts.body_idle, 10s);
   EXPECT_EQ(c.timeouts.tunnel_idle, 86400s);
+  EXPECT_EQ(c.timeouts.idle_origin, 0s);
   EXPECT_EQ(c.limits.header_bytes, 1024u);
   EXPECT_EQ(c.limits.request_line_bytes, 300u);
   EXPECT_EQ(c.limits.header_count, 20u);
@@ -176,6 +182,11 @@ TEST(ParseConfig, ErrorsNameTheirLine) {
            Case{"[timeouts]\nrequest_head = 5\nrequest_hed = 5\n", 3,
                 "unknown key 'timeouts.request_hed'"},
            Case{"[dns]\nserver = []\n", 2, "unknown key 'dns.server'"},
+           Case{"[timeouts]\nidle_origin = -1\n", 2,
+                "'timeouts.idle_origin' must be from 0 to 86400, not -1"},
+           Case{"[timeouts]\ntunnel_idle = 0\n", 2, "from 1 to 86400, not 0"},
+           Case{"[dns]\ncache_max_ttl = -1\n", 2,
+                "'dns.cache_max_ttl' must be from 0 to 86400, not -1"},
            Case{"\n\n[nonsense]\nx = 1\n", 3, "unknown key 'nonsense'"},
            Case{"[clients.work]\nmode = \"allow-list\"\nextra = true\n", 3,
                 "unknown key 'clients.work.extra'"},

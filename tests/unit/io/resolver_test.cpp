@@ -15,6 +15,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace egressd::io {
@@ -39,6 +40,7 @@ struct Records {
   std::vector<IpAddress> a;            // answered to A queries, in this order (duplicates kept)
   std::vector<IpAddress> aaaa;         // answered to AAAA queries
   std::chrono::milliseconds delay{0};  // before each answer is sent
+  std::uint8_t ttl = 60;               // of every record, in seconds
 };
 
 // A UDP DNS server for A/AAAA questions. Names in `zone` get their records (an empty
@@ -131,11 +133,13 @@ class FakeDnsServer {
 
     std::vector<IpAddress> answers;
     std::uint8_t rcode = 0;
+    std::uint8_t ttl = 60;
     const auto found = zone_.find(name);
     if (found == zone_.end()) {
       rcode = 3;  // NXDOMAIN
     } else {
       delay = found->second.delay;
+      ttl = found->second.ttl;
       if (qtype == type_a) answers = found->second.a;
       if (qtype == type_aaaa) answers = found->second.aaaa;
     }
@@ -154,7 +158,7 @@ class FakeDnsServer {
           0,    static_cast<std::uint8_t>(address.is_v4() ? type_a : type_aaaa),
           0,    1,  // class IN
           0,    0,
-          0,    60,  // TTL
+          0,    ttl,  // TTL
           0,    static_cast<std::uint8_t>(length)};
       reply.insert(reply.end(), std::begin(record), std::end(record));
       reply.insert(reply.end(), address.bytes().begin(), address.bytes().begin() + length);
@@ -453,6 +457,42 @@ TEST(Resolver, DestroyingTheResolverWithManyPendingResolves) {
   ASSERT_TRUE(finished);
   EXPECT_EQ(completed, count);
   EXPECT_EQ(failed, count);
+}
+
+TEST(Resolver, KeepsAnswersForTheirTtlWhenCaching) {
+  asio::io_context io;
+  Records cached{{ip("192.0.2.10")}, {}};
+  cached.ttl = 1;
+  FakeDnsServer server(io, {{"cached.test", {{ip("192.0.2.9")}, {}}}, {"short.test", cached}});
+  Resolver resolver(io, {server.endpoint()}, 5s, 60s);
+  // An A and an AAAA query per lookup.
+  ASSERT_EQ(resolve_one(io, resolver, "cached.test").status, Status::ok);
+  EXPECT_EQ(server.answers(), 2);
+  const ResolveResult again = resolve_one(io, resolver, "cached.test");
+  ASSERT_EQ(again.status, Status::ok);
+  EXPECT_EQ(texts(again.addresses), std::vector<std::string>{"192.0.2.9"});
+  EXPECT_EQ(server.answers(), 2);  // from the cache
+  // A TTL of one second: asked again once it has passed.
+  ASSERT_EQ(resolve_one(io, resolver, "short.test").status, Status::ok);
+  EXPECT_EQ(server.answers(), 4);
+  std::this_thread::sleep_for(1100ms);
+  ASSERT_EQ(resolve_one(io, resolver, "short.test").status, Status::ok);
+  EXPECT_EQ(server.answers(), 6);
+}
+
+TEST(Resolver, DoesNotKeepFailuresOrAnythingWithoutCaching) {
+  asio::io_context io;
+  FakeDnsServer server(io, {{"here.test", {{ip("192.0.2.9")}, {}}}});
+  Resolver caching(io, {server.endpoint()}, 5s, 60s);
+  EXPECT_EQ(resolve_one(io, caching, "missing.test").status, Status::not_found);
+  const int after_first = server.answers();
+  EXPECT_EQ(resolve_one(io, caching, "missing.test").status, Status::not_found);
+  EXPECT_GT(server.answers(), after_first);
+  Resolver plain(io, {server.endpoint()}, 5s);
+  ASSERT_EQ(resolve_one(io, plain, "here.test").status, Status::ok);
+  const int after_here = server.answers();
+  ASSERT_EQ(resolve_one(io, plain, "here.test").status, Status::ok);
+  EXPECT_GT(server.answers(), after_here);
 }
 
 }  // namespace
