@@ -5,8 +5,7 @@
 
 namespace egressd::core {
 
-std::optional<std::vector<IpAddress>> DnsCache::find(const std::string& name,
-                                                     Clock::time_point now) {
+std::optional<std::vector<IpAddress>> DnsCache::find(const std::string& name, Time now) {
   const auto it = entries_.find(name);
   if (it == entries_.end()) return std::nullopt;
   if (it->second.expires <= now) {
@@ -17,7 +16,7 @@ std::optional<std::vector<IpAddress>> DnsCache::find(const std::string& name,
 }
 
 void DnsCache::insert(std::string_view name, std::vector<IpAddress> addresses,
-                      std::chrono::seconds ttl, Clock::time_point now) {
+                      std::chrono::seconds ttl, Time now) {
   const auto keep = std::min(ttl, max_ttl_);
   if (keep <= std::chrono::seconds::zero() || addresses.empty() || capacity_ == 0) return;
   std::string key(name);

@@ -24,24 +24,25 @@ namespace egressd::core {
 // destination rules again before each connect, as a fresh answer would be.
 class DnsCache {
  public:
-  using Clock = std::chrono::steady_clock;
+  // A point in time, as the time since any fixed epoch (the caller's clock).
+  using Time = std::chrono::nanoseconds;
 
   DnsCache(std::chrono::seconds max_ttl, std::size_t capacity)
       : max_ttl_(max_ttl), capacity_(capacity) {}
 
   // The addresses of `name`, if kept and not expired at `now`.
-  std::optional<std::vector<IpAddress>> find(const std::string& name, Clock::time_point now);
+  std::optional<std::vector<IpAddress>> find(const std::string& name, Time now);
 
   // Keeps `addresses` (non-empty) for `name`, answered with `ttl`, from `now`.
   void insert(std::string_view name, std::vector<IpAddress> addresses, std::chrono::seconds ttl,
-              Clock::time_point now);
+              Time now);
 
   std::size_t size() const { return entries_.size(); }
 
  private:
   struct Entry {
     std::vector<IpAddress> addresses;
-    Clock::time_point expires;
+    Time expires;
   };
   std::chrono::seconds max_ttl_;
   std::size_t capacity_;

@@ -378,7 +378,7 @@ awaitable<ResolveResult> Resolver::resolve(std::string name) {
   // buffer). `name` lives in this frame until the result is back.
   Impl* impl = impl_.get();
   core::DnsCache* cache = cache_.get();
-  auto cached = cache->find(name, core::DnsCache::Clock::now());
+  auto cached = cache->find(name, std::chrono::steady_clock::now().time_since_epoch());
   if (cached) {
     ResolveResult hit;
     hit.status = ResolveResult::Status::ok;
@@ -393,7 +393,8 @@ awaitable<ResolveResult> Resolver::resolve(std::string name) {
           [impl, name_in_frame](auto handler) { impl->start(*name_in_frame, std::move(handler)); },
           asio::use_awaitable);
   if (result.status == ResolveResult::Status::ok && !alive.expired()) {
-    cache->insert(name, result.addresses, result.ttl, core::DnsCache::Clock::now());
+    cache->insert(name, result.addresses, result.ttl,
+                  std::chrono::steady_clock::now().time_since_epoch());
   }
   co_return result;
 }

@@ -7,14 +7,13 @@ namespace egressd::core {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = DnsCache::Clock;
 
 const IpAddress kA = IpAddress::v4({192, 0, 2, 1});
 const IpAddress kB = IpAddress::v4({192, 0, 2, 2});
 
 TEST(DnsCache, KeepsAnAnswerForItsTtl) {
   DnsCache cache(60s, 16);
-  const auto t0 = Clock::now();
+  const DnsCache::Time t0{1000s};
   cache.insert("example.org", {kA, kB}, 10s, t0);
   auto found = cache.find("example.org", t0 + 9s);
   ASSERT_TRUE(found);
@@ -26,14 +25,14 @@ TEST(DnsCache, KeepsAnAnswerForItsTtl) {
 
 TEST(DnsCache, NeverLongerThanItsCap) {
   DnsCache cache(5s, 16);
-  const auto t0 = Clock::now();
+  const DnsCache::Time t0{1000s};
   cache.insert("example.org", {kA}, 3600s, t0);
   EXPECT_TRUE(cache.find("example.org", t0 + 4s));
   EXPECT_FALSE(cache.find("example.org", t0 + 5s));
 }
 
 TEST(DnsCache, KeepsNothingWithTtlOrCapZero) {
-  const auto t0 = Clock::now();
+  const DnsCache::Time t0{1000s};
   DnsCache off(0s, 16);
   off.insert("example.org", {kA}, 60s, t0);
   EXPECT_EQ(off.size(), 0u);
@@ -45,7 +44,7 @@ TEST(DnsCache, KeepsNothingWithTtlOrCapZero) {
 
 TEST(DnsCache, ANewAnswerReplacesTheOld) {
   DnsCache cache(60s, 16);
-  const auto t0 = Clock::now();
+  const DnsCache::Time t0{1000s};
   cache.insert("example.org", {kA}, 60s, t0);
   cache.insert("example.org", {kB}, 5s, t0 + 1s);
   auto found = cache.find("example.org", t0 + 2s);
@@ -56,7 +55,7 @@ TEST(DnsCache, ANewAnswerReplacesTheOld) {
 
 TEST(DnsCache, StaysWithinItsCapacity) {
   DnsCache cache(60s, 3);
-  const auto t0 = Clock::now();
+  const DnsCache::Time t0{1000s};
   cache.insert("a.org", {kA}, 1s, t0);
   cache.insert("b.org", {kA}, 60s, t0);
   cache.insert("c.org", {kA}, 60s, t0);
