@@ -67,9 +67,8 @@ std::optional<tcp::socket> OriginPool::take(const core::IpAddress& client, std::
     Entry entry = std::move(queue.back());
     queue.pop_back();
     --size_;
-    const bool usable = entry.kept > deadline && still_quiet(entry.socket) &&
-                        !core::destination_refusal(to_core(entry.peer.address()).unmapped(),
-                                                   entry.peer.port(), destinations);
+    const bool usable =
+        entry.kept > deadline && still_quiet(entry.socket) && may_reach(entry.peer, destinations);
     if (usable) {
       peer = entry.peer;
       found.emplace(std::move(entry.socket));

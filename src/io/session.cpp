@@ -299,9 +299,7 @@ void Session::park_upstream() {
 
 bool Session::upstream_serves(const core::AbsoluteTarget& target) const {
   return upstream_ && upstream_->host == target.host.name && upstream_->port == target.port &&
-         upstream_->stream.socket().is_open() &&
-         !core::destination_refusal(to_core(upstream_->peer.address()).unmapped(),
-                                    upstream_->peer.port(), destinations_);
+         upstream_->stream.socket().is_open() && may_reach(upstream_->peer, destinations_);
 }
 
 void Session::abort() {

@@ -16,6 +16,10 @@ asio::ip::address to_asio(const core::IpAddress& address) {
   return asio::ip::address_v6(b);
 }
 
+bool may_reach(const tcp::endpoint& peer, const core::DestinationRules& destinations) {
+  return !core::destination_refusal(to_core(peer.address()).unmapped(), peer.port(), destinations);
+}
+
 awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host& host,
                                            std::uint16_t port, std::chrono::seconds connect_timeout,
                                            const core::DestinationRules& destinations,

@@ -45,6 +45,10 @@ awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host&
                                            const core::DestinationRules& destinations,
                                            beast::tcp_stream& stream);
 
+// Whether a connection to `peer` may still be used under `destinations`: a kept origin
+// connection is checked again before each request it carries.
+bool may_reach(const tcp::endpoint& peer, const core::DestinationRules& destinations);
+
 // Converts between Asio and core address types.
 core::IpAddress to_core(const asio::ip::address& address);
 asio::ip::address to_asio(const core::IpAddress& address);
