@@ -173,11 +173,13 @@ awaitable<error_code> read_head(beast::tcp_stream& stream, beast::flat_buffer& b
 
 class Session final : public Abortable {
  public:
-  Session(WorkerContext& context, tcp::socket socket)
+  Session(WorkerContext& context, tcp::socket socket, const tcp::endpoint& peer)
       : context_(context),
         timeouts_(context.settings.timeouts),
         client_(std::move(socket)),
-        buffer_(context.settings.limits.header_bytes + kBodyChunk) {}
+        buffer_(context.settings.limits.header_bytes + kBodyChunk),
+        client_address_(to_core(peer.address()).unmapped()),
+        client_text_(client_address_.to_string()) {}
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
   ~Session() {
@@ -237,16 +239,18 @@ class Session final : public Abortable {
   // still allows.
   bool upstream_serves(const core::AbsoluteTarget& target) const;
   // The destination check of this client under `snapshot` (see core::destination_refusal).
-  core::DestinationRules destination_rules(const core::PolicySnapshot& snapshot) const {
-    core::DestinationRules rules;
-    rules.allowed = snapshot.allow_destinations;
+  // Fills destinations_ for a request decided under `snapshot`, in place: the vectors keep
+  // their capacity, so a connection's later requests allocate nothing here.
+  void set_destinations(const core::PolicySnapshot& snapshot) {
+    auto& rules = destinations_;
+    rules.allowed.assign(snapshot.allow_destinations.begin(), snapshot.allow_destinations.end());
     if (const auto* client = snapshot.find(client_address_)) {
       rules.allowed.insert(rules.allowed.end(), client->allow_destinations.begin(),
                            client->allow_destinations.end());
     }
-    rules.own_addresses = *context_.local_addresses.current();
-    rules.listen = context_.settings.listen;
-    return rules;
+    const auto own = context_.local_addresses.current();
+    rules.own_addresses.assign(own->begin(), own->end());
+    rules.listen.assign(context_.settings.listen.begin(), context_.settings.listen.end());
   }
   // The status for a failed connect, logged: 403 for a refused destination, 504 for a
   // timeout, 502 otherwise.
@@ -314,11 +318,7 @@ void Session::abort() {
 
 awaitable<void> Session::run() {
   error_code ec;
-  const auto peer = client_.socket().remote_endpoint(ec);
-  if (ec) co_return;  // the client is already gone
-  client_address_ = to_core(peer.address()).unmapped();
-  client_text_ = client_address_.to_string();
-  client_.socket().set_option(tcp::no_delay(true), ec);
+  // TCP_NODELAY comes from the listening socket (Linux copies it to accepted ones).
   client_.socket().non_blocking(true, ec);  // for read_first_bytes(); async ops do not mind
   context_.activity.connection_opened(client_address_, *this, std::chrono::system_clock::now());
   registered_ = true;
@@ -533,7 +533,7 @@ awaitable<bool> Session::handle(RequestParser& parser) {
     co_return co_await send(http::status::forbidden, "text/html; charset=utf-8", std::move(page),
                             keep_alive && !has_body);
   }
-  destinations_ = destination_rules(*snapshot);
+  set_destinations(*snapshot);
   // Decided: a long transfer does not keep replaced rules in memory.
   snapshot.reset();
   co_return co_await forward(parser, *target);
@@ -835,7 +835,7 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   park_upstream();  // a tunnel never reuses a kept connection; the next request may
   beast::tcp_stream origin(co_await asio::this_coro::executor);
   connecting_ = &origin;
-  destinations_ = destination_rules(*snapshot);
+  set_destinations(*snapshot);
   // Decided: an open tunnel does not keep replaced rules in memory (a reload that
   // re-checks tunnels hands them the new snapshot).
   snapshot.reset();
@@ -938,9 +938,9 @@ awaitable<bool> Session::send_error(http::status status, std::string_view detail
 
 }  // namespace
 
-awaitable<void> run_session(WorkerContext& context, tcp::socket client) {
+awaitable<void> run_session(WorkerContext& context, tcp::socket client, tcp::endpoint peer) {
   try {
-    Session session(context, std::move(client));
+    Session session(context, std::move(client), peer);
     co_await session.run();
   } catch (const std::exception& e) {
     spdlog::error("session ended by an internal error: {}", e.what());

@@ -49,7 +49,9 @@ struct WorkerContext {
 // session after answering the client where that is still possible. The session is
 // registered in context.activity while it runs, so that the worker can abort it; a
 // client in context.stopped gets 503 and the "stopped" page for every request; a client in
-// context.learning has what its rules deny allowed and recorded.
-awaitable<void> run_session(WorkerContext& context, tcp::socket client);
+// context.learning has what its rules deny allowed and recorded. `peer` is the client's
+// address as accept() returned it; `client` should have TCP_NODELAY set (accepted sockets
+// inherit it from the listener).
+awaitable<void> run_session(WorkerContext& context, tcp::socket client, tcp::endpoint peer);
 
 }  // namespace egressd::io

@@ -63,7 +63,8 @@ io::awaitable<void> accept_loop(tcp::acceptor& acceptor, io::WorkerContext& cont
   asio::steady_timer backoff(executor);
   for (;;) {
     error_code ec;
-    tcp::socket socket = co_await acceptor.async_accept(io::with_ec(ec));
+    tcp::endpoint peer;  // from accept() itself: no getpeername() per connection
+    tcp::socket socket = co_await acceptor.async_accept(peer, io::with_ec(ec));
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // Out of file descriptors (or a similar transient failure): pause instead of
@@ -73,7 +74,7 @@ io::awaitable<void> accept_loop(tcp::acceptor& acceptor, io::WorkerContext& cont
       co_await backoff.async_wait(io::with_ec(ec));
       continue;
     }
-    asio::co_spawn(executor, io::run_session(context, std::move(socket)), asio::detached);
+    asio::co_spawn(executor, io::run_session(context, std::move(socket), peer), asio::detached);
   }
 }
 
@@ -83,6 +84,9 @@ bool open_acceptor(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, std::
   if (!ec && endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor.set_option(reuse_port(true), ec);
+  // Accepted connections inherit TCP_NODELAY on Linux: one system call per listener
+  // instead of one per connection.
+  if (!ec) acceptor.set_option(tcp::no_delay(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) error = ec.message();

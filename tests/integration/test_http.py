@@ -2,7 +2,10 @@
 headers, Via, Host), keep-alive and upstream reuse, HTTP/1.0 clients, responses without
 bodies, close-delimited responses, and an IPv6 listener."""
 
+import ctypes
 import json
+import os
+import socket
 
 import pytest
 
@@ -129,6 +132,53 @@ def test_keep_alive_reuses_upstream_connection(proxy, origin):
     assert [r.target for r in origin.requests] == ["/n0", "/n1", "/n2", "/n3"]
     assert origin.connections == 1, "origin saw %d connections" % origin.connections
     assert {r.conn_id for r in origin.requests} == {1}
+
+
+SYS_pidfd_getfd = 438
+
+
+def tcp_nodelay_by_peer(pid):
+    """{peer (host, port): TCP_NODELAY} for the connected TCP sockets of process `pid`,
+    read through copies of its descriptors (pidfd_getfd)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    found = {}
+    pidfd = os.pidfd_open(pid)
+    try:
+        for name in os.listdir("/proc/%d/fd" % pid):
+            try:
+                if not os.readlink("/proc/%d/fd/%s" % (pid, name)).startswith("socket:"):
+                    continue
+            except OSError:
+                continue  # closed meanwhile
+            fd = libc.syscall(SYS_pidfd_getfd, pidfd, int(name), 0)
+            assert fd >= 0 or ctypes.get_errno() == 9, os.strerror(ctypes.get_errno())
+            if fd < 0:
+                continue
+            with socket.socket(fileno=fd) as s:
+                if s.type != socket.SOCK_STREAM or s.family not in (socket.AF_INET,
+                                                                    socket.AF_INET6):
+                    continue
+                try:
+                    peer = s.getpeername()[:2]
+                except OSError:
+                    continue  # a listener
+                found[peer] = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        os.close(pidfd)
+    return found
+
+
+def test_client_and_origin_connections_send_small_writes_at_once(proxy, origin):
+    # TCP_NODELAY on both sides. The client side gets it from the listening socket (Linux
+    # copies it to accepted sockets), so this checks what the kernel really gives them.
+    with RawClient(proxy.address, source=ALICE) as c:
+        r = c.request("GET", url(origin, "/nodelay"))
+        assert r.status == 200
+        nodelay = tcp_nodelay_by_peer(proxy.proc.pid)
+        client_side = nodelay.get(c.sock.getsockname()[:2])
+    origin_side = [v for (_, port), v in nodelay.items() if port == origin.port]
+    assert client_side == 1, nodelay
+    assert origin_side == [1], nodelay
 
 
 def test_keep_alive_with_curl_two_urls(proxy, origin, tmp_path):
