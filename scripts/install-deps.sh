@@ -8,6 +8,7 @@ libboost-dev libre2-dev libc-ares-dev libfmt-dev libspdlog-dev libcli11-dev
 libtomlplusplus-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
 libpsl-dev publicsuffix libseccomp-dev
 python3 python3-pytest python3-yaml curl openssl iproute2 nftables iptables
+tinyproxy
 "
 
 missing=""
@@ -29,6 +30,14 @@ fi
 
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
+# tinyproxy's package would start its service (the tests run their own instances as
+# parent proxies): policy-rc.d says no while installing, so that nothing starts listening.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# temporary, from egressd scripts/install-deps.sh\nexit 101\n' > "$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing

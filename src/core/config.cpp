@@ -7,7 +7,10 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <utility>
+
+#include "core/host.hpp"
 
 namespace egressd::core {
 
@@ -37,9 +40,6 @@ std::string Endpoint::to_string() const {
   return address.to_string() + ":" + port_text;
 }
 
-namespace {
-
-// Decimal 0..65535 without sign, spaces or leading zeros.
 std::optional<std::uint16_t> parse_port(std::string_view text) {
   if (text.empty() || text.size() > 5) return std::nullopt;
   if (text.size() > 1 && text.front() == '0') return std::nullopt;
@@ -51,6 +51,8 @@ std::optional<std::uint16_t> parse_port(std::string_view text) {
   if (value > 65535) return std::nullopt;
   return static_cast<std::uint16_t>(value);
 }
+
+namespace {
 
 // sizeof(sockaddr_un::sun_path) is 108 on Linux, one of which is the terminating NUL.
 constexpr std::size_t kMaxUnixSocketPath = 107;
@@ -173,6 +175,7 @@ class ConfigReader {
     }
     read_root(root);
     settle_defaults();
+    settle_routes();
     // toml++ keeps keys sorted by name; report in file order instead.
     std::stable_sort(out_.problems.begin(), out_.problems.end(),
                      [](const Problem& a, const Problem& b) { return a.line < b.line; });
@@ -412,6 +415,10 @@ class ConfigReader {
         });
       } else if (key == "clients") {
         read_clients(key, node);
+      } else if (key == "upstreams") {
+        read_upstreams(key, node);
+      } else if (key == "routes") {
+        read_routes(key, node);
       } else {
         unknown_key(key, k, node);
       }
@@ -590,6 +597,184 @@ class ConfigReader {
     }
   }
 
+  // [upstreams.NAME]: url, and optionally username and password.
+  void read_upstreams(const std::string& key, const toml::node& node) {
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      wrong_type(key, node, "a table of [upstreams.NAME] sections");
+      return;
+    }
+    for (const auto& [k, value] : *table) {
+      const std::string name(k.str());
+      const std::string section = join(key, name);
+      int line = line_of(k.source());
+      if (line == 0) line = line_of(value.source());
+      if (!is_valid_label(name) || name == "direct") {
+        error(line, "upstream name " + quoted(name) +
+                        (name == "direct" ? " is reserved: a route says via = \"direct\" to use "
+                                            "no upstream"
+                                          : " may only contain letters, digits, '-', '_' and '.'"));
+        continue;
+      }
+      std::optional<ParentProxy> parent;
+      std::string username;
+      std::string password;
+      int credentials_line = line;
+      read_table(section, value, [&](const std::string& sub, const toml::node& v) {
+        if (sub == "url") {
+          if (const std::string* text = as_string(join(section, sub), v)) {
+            auto parsed = parse_parent_url(*text);
+            if (parsed) {
+              parent = std::move(*parsed);
+            } else {
+              error(line_of(v.source()), quoted(join(section, sub)) + ": " + parsed.error().message);
+            }
+          }
+        } else if (sub == "username" || sub == "password") {
+          if (const std::string* text = as_string(join(section, sub), v)) {
+            (sub == "username" ? username : password) = *text;
+            credentials_line = std::max(credentials_line, line_of(v.source()));
+          }
+        } else {
+          return false;
+        }
+        return true;
+      });
+      if (value.as_table() == nullptr) continue;
+      if (!parent) {
+        if (value.as_table()->find("url") == value.as_table()->end()) {
+          error(line, "[" + section + "] needs a url, e.g. url = \"http://proxy.example:3128\"");
+        }
+        upstream_names_.push_back(name);  // known, so that routes naming it get no second error
+        upstream_index_.push_back(std::nullopt);
+        continue;
+      }
+      if (const auto problem = credentials_problem(parent->kind, username, password)) {
+        error(credentials_line, "[" + section + "]: " + *problem);
+      }
+      parent->name = name;
+      parent->username = std::move(username);
+      parent->password = std::move(password);
+      upstream_names_.push_back(name);
+      upstream_index_.push_back(out_.config.routing.parents.size());
+      upstream_lines_.push_back(line);
+      out_.config.routing.parents.push_back(std::move(*parent));
+    }
+  }
+
+  // [[routes]]: via, and the conditions domains, hosts, networks, clients.
+  void read_routes(const std::string& key, const toml::node& node) {
+    const auto* array = node.as_array();
+    if (array == nullptr || (!array->empty() && !array->is_array_of_tables())) {
+      wrong_type(key, node, "an array of [[routes]] tables");
+      return;
+    }
+    for (const toml::node& element : *array) {
+      const toml::table& table = *element.as_table();
+      Route route;
+      route.line = line_of(table.source());
+      std::optional<std::string> via;
+      int via_line = route.line;
+      read_table(key, element, [&](const std::string& sub, const toml::node& v) {
+        const std::string full = join(key, sub);
+        if (sub == "via") {
+          if (const std::string* text = as_string(full, v)) {
+            via = *text;
+            via_line = line_of(v.source());
+          }
+        } else if (sub == "domains" || sub == "hosts") {
+          read_route_names(full, v, sub == "domains" ? route.domains : route.hosts);
+        } else if (sub == "networks") {
+          if (auto networks = read_networks(full, v)) route.networks = std::move(*networks);
+        } else if (sub == "clients") {
+          read_route_clients(full, v, route);
+        } else {
+          return false;
+        }
+        return true;
+      });
+      if (route.line == 0) route.line = via_line;
+      if (!via) {
+        error(route.line, "a [[routes]] entry needs via = \"NAME\" (an upstream) or "
+                          "via = \"direct\"");
+        continue;
+      }
+      pending_vias_.push_back({*via, via_line});
+      out_.config.routing.routes.push_back(std::move(route));
+    }
+  }
+
+  void read_route_names(const std::string& key, const toml::node& node,
+                        std::vector<std::string>& names) {
+    for_each_element(key, node, "an array of host names", [&](const toml::node& element) {
+      const std::string* text = as_string(key + " entry", element);
+      if (text == nullptr) return;
+      auto host = normalize_host(*text);
+      if (!host) {
+        error(line_of(element.source()),
+              quoted(key) + " entry \"" + *text + "\": " + host.error().message);
+      } else if (host->is_ip()) {
+        error(line_of(element.source()), quoted(key) + " entry \"" + *text +
+                                             "\" is an address: list it under networks");
+      } else {
+        names.push_back(host->name);
+      }
+    });
+  }
+
+  // Each entry is a client label (as in rules file names) or an address or network.
+  void read_route_clients(const std::string& key, const toml::node& node, Route& route) {
+    for_each_element(key, node, "an array of client labels, addresses or networks",
+                     [&](const toml::node& element) {
+                       const std::string* text = as_string(key + " entry", element);
+                       if (text == nullptr) return;
+                       if (auto network = parse_network(*text)) {
+                         route.client_networks.push_back(*network);
+                       } else if (text->find_first_of(":/") == std::string::npos &&
+                                  is_valid_label(*text) && !IpAddress::parse(*text)) {
+                         route.client_labels.push_back(*text);
+                       } else {
+                         error(line_of(element.source()),
+                               quoted(key) + " entry \"" + *text +
+                                   "\" is neither a client label nor an address or network: " +
+                                   network.error().message);
+                       }
+                     });
+  }
+
+  // A route's via names an upstream that may come later in the file (toml++ reads
+  // tables in key order): settled once everything is read.
+  void settle_routes() {
+    Routing& routing = out_.config.routing;
+    std::vector<bool> used(upstream_names_.size(), false);
+    for (std::size_t i = 0; i < routing.routes.size(); ++i) {
+      const auto& [via, line] = pending_vias_[i];
+      if (via == "direct") continue;
+      const auto it = std::find(upstream_names_.begin(), upstream_names_.end(), via);
+      if (it == upstream_names_.end()) {
+        std::string known;
+        for (const auto& name : upstream_names_) known += (known.empty() ? "" : ", ") + name;
+        error(line, "via = \"" + via + "\" names no [upstreams." + via + "] section" +
+                        (known.empty() ? std::string(" (none is declared)")
+                                       : " (declared: " + known + ")") +
+                        "; use \"direct\" for no upstream");
+        continue;
+      }
+      const auto index = static_cast<std::size_t>(it - upstream_names_.begin());
+      used[index] = true;
+      routing.routes[i].parent = upstream_index_[index];
+    }
+    for (std::size_t i = 0, parent = 0; i < upstream_names_.size(); ++i) {
+      if (!upstream_index_[i]) continue;
+      if (!used[i]) {
+        out_.problems.push_back(Problem{Problem::Severity::warning, file_, upstream_lines_[parent],
+                                        "upstream " + quoted(upstream_names_[i]) +
+                                            " is used by no [[routes]] entry"});
+      }
+      ++parent;
+    }
+  }
+
   // Clients without their own mode follow default_mode, which may come later in the file.
   void settle_defaults() {
     for (const std::string& label : pending_default_) {
@@ -601,6 +786,12 @@ class ConfigReader {
   std::string file_;
   ParsedConfig out_;
   std::vector<std::string> pending_default_;
+  // Upstreams in the order read (key order), with their index in routing.parents (nullopt
+  // when the section had errors) and, for the valid ones, their line.
+  std::vector<std::string> upstream_names_;
+  std::vector<std::optional<std::size_t>> upstream_index_;
+  std::vector<int> upstream_lines_;
+  std::vector<std::pair<std::string, int>> pending_vias_;  // per route: via and its line
 };
 
 }  // namespace

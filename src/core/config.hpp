@@ -5,12 +5,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/ip_address.hpp"
 #include "core/network.hpp"
+#include "core/parent_proxy.hpp"
 #include "core/problem.hpp"
 #include "core/result.hpp"
 
@@ -33,6 +35,9 @@ struct Endpoint {
   std::string to_string() const;
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
+
+// Decimal 0..65535 without sign, spaces or leading zeros ("0" itself is fine).
+std::optional<std::uint16_t> parse_port(std::string_view text);
 
 // Parses "a.b.c.d:port" or "[v6]:port" (port 0..65535, decimal). Port 0 means "any
 // free port" when listening. Error message says what is wrong with the text.
@@ -86,6 +91,9 @@ struct Config {
   std::string control_socket = "/run/egressd/control.sock";
   Timeouts timeouts;
   Limits limits;
+  // Parent proxies ([upstreams.NAME]) and the [[routes]] that choose them; no route:
+  // every request goes straight to its origin.
+  Routing routing;
 };
 
 struct ParsedConfig {

@@ -52,6 +52,7 @@ SnapshotBuild build_snapshot(const Config& config, const std::vector<SourceFile>
   snapshot->watch = config.watch;
   snapshot->recheck_tunnels = config.recheck_tunnels;
   snapshot->allow_destinations = config.allow_destinations;
+  snapshot->routing = config.routing;
   snapshot->generation = generation;
 
   // Directory order is arbitrary; by name, "already given by" names the same file each time.

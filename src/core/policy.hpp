@@ -47,6 +47,7 @@ struct PolicySnapshot {
   bool watch = true;            // from the config: see Config
   bool recheck_tunnels = true;  // from the config: see Config
   std::vector<Network> allow_destinations;  // for every client, from the config
+  Routing routing;                          // upstreams and routes, from the config
   std::uint64_t generation = 0;
   Problems problems;  // every error and warning of the build, in file order
 

@@ -203,6 +203,17 @@ std::string format_check(const json& answer) {
     }
     out += fmt::format("{:<5}  {}  {}\n       {}\n", text_of(c, "verdict"), what, rule,
                        text_of(c, "reason_text"));
+    if (const auto r = c.find("route"); r != c.end() && r->is_object()) {
+      const std::string via = text_of(*r, "via");
+      const std::string where = r->value("line", json()).is_number()
+                                    ? fmt::format("[[routes]] at line {} of the config",
+                                                  r->value("line", 0))
+                                    : "no [[routes]] entry matched";
+      out += via == "direct"
+                 ? fmt::format("       route: direct ({})\n", where)
+                 : fmt::format("       route: via upstream {} ({}), {}\n", via,
+                               text_of(*r, "upstream"), where);
+    }
   }
   return out;
 }

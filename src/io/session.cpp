@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <optional>
 #include <span>
 #include <utility>
@@ -13,10 +14,12 @@
 
 #include "core/decision_log.hpp"
 #include "core/pages.hpp"
+#include "core/parent_protocol.hpp"
 #include "core/policy.hpp"
 #include "core/request_target.hpp"
 #include "io/http_headers.hpp"
 #include "io/join.hpp"
+#include "io/parent_connect.hpp"
 #include "io/tunnel.hpp"
 #include "io/upstream.hpp"
 
@@ -232,12 +235,35 @@ class Session final : public Abortable {
             context_.learning.contains(client_address_)};
   }
   void close_upstream() { upstream_.reset(); }
+  // Sets parent_ to the upstream the config's routes choose for this request, if any.
+  void choose_parent(const core::PolicySnapshot& snapshot, const core::Host& host,
+                     const core::ClientPolicy* client) {
+    parent_.reset();
+    if (snapshot.routing.empty()) return;
+    const auto choice = core::choose_route(snapshot.routing, host, client_address_,
+                                           client != nullptr ? client->label : "");
+    if (choice.parent != nullptr) parent_ = *choice.parent;
+  }
+  // What a kept connection for `target` is filed under: the origin's name and port when
+  // direct; through a SOCKS parent, that name "via" the parent's URL; through an HTTP
+  // parent, the parent's URL alone (it carries requests for any host). Host names
+  // contain no spaces, and a reload that moves a parent elsewhere changes its URL.
+  std::pair<std::string, std::uint16_t> upstream_key(const core::AbsoluteTarget& target) const {
+    if (!parent_) return {target.host.name, target.port};
+    if (parent_->kind == core::ParentKind::http) return {"via " + parent_->display(), 0};
+    return {target.host.name + " via " + parent_->display(), target.port};
+  }
+  // The rules a kept connection's address is checked against: a parent's address is the
+  // config's choice, not the client's.
+  const core::DestinationRules& reach_rules() const {
+    return parent_ ? any_destination() : destinations_;
+  }
   // Hands a kept origin connection that can carry another request to the worker's pool
   // (for this client's next connection), or closes it.
   void park_upstream();
-  // Whether the kept origin connection serves host:port at an address `destinations_`
-  // still allows.
-  bool upstream_serves(const core::AbsoluteTarget& target) const;
+  // Whether the kept origin connection is the one filed under `key` (upstream_key()), at
+  // an address reach_rules() still allows.
+  bool upstream_serves(const std::pair<std::string, std::uint16_t>& key) const;
   // The destination check of this client under `snapshot` (see core::destination_refusal).
   // Fills destinations_ for a request decided under `snapshot`, in place: the vectors keep
   // their capacity, so a connection's later requests allocate nothing here.
@@ -262,6 +288,9 @@ class Session final : public Abortable {
       return http::status::forbidden;
     }
     log_upstream_error(host, port, outcome.detail);
+    if (outcome.status == ConnectOutcome::Status::parent_refused) {
+      return static_cast<http::status>(outcome.parent_status);
+    }
     return outcome.is_timeout() ? http::status::gateway_timeout : http::status::bad_gateway;
   }
   void log_upstream_error(std::string_view host, std::uint16_t port,
@@ -287,6 +316,7 @@ class Session final : public Abortable {
   tcp::socket* tunnel_origin_ = nullptr;
   std::optional<core::AuthorityTarget> tunnel_target_;  // while a tunnel is open
   core::DestinationRules destinations_;  // of the request being served
+  std::optional<core::ParentProxy> parent_;  // the upstream of the request being served
   ConnectionLimits::Slot slot_;  // this connection's place under the connection caps
   bool closed_by_reload_ = false;
   ChunkExtensionCheck request_chunks_;  // the chunk-header callback of the current request
@@ -301,9 +331,9 @@ void Session::park_upstream() {
   upstream_.reset();
 }
 
-bool Session::upstream_serves(const core::AbsoluteTarget& target) const {
-  return upstream_ && upstream_->host == target.host.name && upstream_->port == target.port &&
-         upstream_->stream.socket().is_open() && may_reach(upstream_->peer, destinations_);
+bool Session::upstream_serves(const std::pair<std::string, std::uint16_t>& key) const {
+  return upstream_ && upstream_->host == key.first && upstream_->port == key.second &&
+         upstream_->stream.socket().is_open() && may_reach(upstream_->peer, reach_rules());
 }
 
 void Session::abort() {
@@ -534,6 +564,7 @@ awaitable<bool> Session::handle(RequestParser& parser) {
                             keep_alive && !has_body);
   }
   set_destinations(*snapshot);
+  choose_parent(*snapshot, target->host, decision.client);
   // Decided: a long transfer does not keep replaced rules in memory.
   snapshot.reset();
   co_return co_await forward(parser, *target);
@@ -554,15 +585,36 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
   // hop-by-hop fields, framing re-established from what the parser saw.
   rewrite_request_head(request, target.origin_form, target.host_header(),
                        context_.settings.via_name, request_chunked, request_length);
+  const bool via_http_parent = parent_ && parent_->kind == core::ParentKind::http;
+  if (via_http_parent) {
+    // The parent gets the absolute form, and our credentials (the client's were removed
+    // with the other hop-by-hop fields).
+    request.target("http://" + target.host_header() + target.origin_form);
+    if (parent_->has_credentials()) {
+      request.set(http::field::proxy_authorization, core::proxy_authorization(*parent_));
+    }
+  }
+  if (parent_ && target.host.ip) {
+    // A parent resolves names itself; an address the client names is checked here, also
+    // for a request on a kept connection to the parent.
+    if (auto why = core::destination_refusal(*target.host.ip, target.port, destinations_)) {
+      ConnectOutcome refused;
+      refused.status = ConnectOutcome::Status::destination_refused;
+      refused.detail = "destination not allowed: " + *why;
+      co_return co_await send_error(upstream_status(refused, target.host.name, target.port),
+                                    refused.detail, client_keep_alive && !has_body);
+    }
+  }
+  const auto key = upstream_key(target);
 
   for (int attempt = 0;; ++attempt) {
     if (aborted_) co_return false;
-    bool reused = upstream_serves(target);
+    bool reused = upstream_serves(key);
     if (!reused && attempt == 0) {  // a retry gets a fresh connection
       park_upstream();
       tcp::endpoint kept_peer;
-      if (auto kept = context_.origins.take(client_address_, target.host.name, target.port,
-                                            destinations_, kept_peer)) {
+      if (auto kept = context_.origins.take(client_address_, key.first, key.second,
+                                            reach_rules(), kept_peer)) {
         upstream_.emplace(std::move(*kept));
         upstream_->peer = kept_peer;
         reused = true;
@@ -570,9 +622,15 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
     }
     if (!reused) {
       upstream_.emplace(executor);
-      const auto outcome = co_await connect_upstream(context_.resolver, target.host, target.port,
-                                                     timeouts_.connect, destinations_,
-                                                     upstream_->stream);
+      ConnectOutcome outcome;
+      if (parent_) {
+        outcome = co_await connect_through_parent(
+            context_.resolver, *parent_, target.host, target.port, false, timeouts_.connect,
+            timeouts_.response_head, destinations_, upstream_->stream, upstream_->buffer);
+      } else {
+        outcome = co_await connect_upstream(context_.resolver, target.host, target.port,
+                                            timeouts_.connect, destinations_, upstream_->stream);
+      }
       if (aborted_) {
         // The resolver is not cancelled by abort(): do not go on once it answers.
         close_upstream();
@@ -585,8 +643,8 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
       }
       upstream_->peer = outcome.endpoint;
     }
-    upstream_->host = target.host.name;
-    upstream_->port = target.port;
+    upstream_->host = key.first;
+    upstream_->port = key.second;
     Upstream& up = *upstream_;
 
     // 1. The request head.
@@ -697,6 +755,15 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
     // 4. The final response head, rewritten for the client.
     auto& response = response_parser->get();
     const auto status = response.result_int();
+    if (via_http_parent && status == 407) {
+      // The parent wants credentials: the client has none to give it (a browser would
+      // ask its user for the parent's password), so this is the parent's failure.
+      co_await stop_body_relay();
+      close_upstream();
+      const std::string detail = core::credentials_refusal(*parent_, "407");
+      log_upstream_error(target.host.name, target.port, detail);
+      co_return co_await send_error(http::status::bad_gateway, detail, false);
+    }
     const bool upstream_keep_alive = response.keep_alive();
     // A chunked response that read_head() has already parsed whole still gets framing.
     const bool no_body = is_head || status == 204 || status == 304 ||
@@ -836,11 +903,21 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   beast::tcp_stream origin(co_await asio::this_coro::executor);
   connecting_ = &origin;
   set_destinations(*snapshot);
+  choose_parent(*snapshot, target->host, decision.client);
   // Decided: an open tunnel does not keep replaced rules in memory (a reload that
   // re-checks tunnels hands them the new snapshot).
   snapshot.reset();
-  const auto outcome = co_await connect_upstream(context_.resolver, target->host, target->port,
-                                                 timeouts_.connect, destinations_, origin);
+  beast::flat_buffer from_parent;  // what a parent sent after its answer: the tunnel's start
+  ConnectOutcome outcome;
+  if (parent_) {
+    outcome = co_await connect_through_parent(context_.resolver, *parent_, target->host,
+                                              target->port, true, timeouts_.connect,
+                                              timeouts_.response_head, destinations_, origin,
+                                              from_parent);
+  } else {
+    outcome = co_await connect_upstream(context_.resolver, target->host, target->port,
+                                        timeouts_.connect, destinations_, origin);
+  }
   if (aborted_) {
     // The resolver is not cancelled by abort(): do not go on once it answers.
     connecting_ = nullptr;
@@ -863,8 +940,9 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   static constexpr std::string_view kEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
   error_code ec;
   client_.expires_after(timeouts_.body_idle);
-  co_await asio::async_write(client_, asio::buffer(kEstablished.data(), kEstablished.size()),
-                             with_ec(ec));
+  const std::array<asio::const_buffer, 2> established{
+      asio::buffer(kEstablished.data(), kEstablished.size()), from_parent.data()};
+  co_await asio::async_write(client_, established, with_ec(ec));
   if (ec || aborted_) {
     connecting_ = nullptr;
     co_return false;
@@ -893,6 +971,7 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
     ending += " closed-by-control";
   }
   if (!result.error.empty()) ending += " error=" + core::log_value(result.error);
+  if (parent_) ending += " via=" + parent_->name;
   spdlog::info("tunnel closed addr={} host={} port={} sent={} received={}{}", client_text_,
                target->host.name, target->port, result.client_to_origin, result.origin_to_client,
                ending);

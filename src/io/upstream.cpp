@@ -36,15 +36,15 @@ awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host&
         break;
       case ResolveResult::Status::not_found:
         co_return ConnectOutcome{
-            Status::name_not_found, "no address found for " + host.name, {}, {}};
+            Status::name_not_found, "no address found for " + host.name, {}, {}, 0};
       case ResolveResult::Status::timeout:
         co_return ConnectOutcome{
-            Status::dns_timeout, "DNS lookup of " + host.name + " timed out", {}, {}};
+            Status::dns_timeout, "DNS lookup of " + host.name + " timed out", {}, {}, 0};
       case ResolveResult::Status::failure:
         co_return ConnectOutcome{Status::dns_failure,
                                  "DNS lookup of " + host.name + " failed: " + resolved.error,
                                  {},
-                                 {}};
+                                 {}, 0};
     }
   }
 
@@ -59,7 +59,7 @@ awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host&
   if (addresses.empty()) {
     std::string detail = "destination not allowed: ";
     detail += host.ip ? refusal : host.name + " (" + refusal + ")";
-    co_return ConnectOutcome{Status::destination_refused, std::move(detail), {}, {}};
+    co_return ConnectOutcome{Status::destination_refused, std::move(detail), {}, {}, 0};
   }
 
   // One deadline for all attempts, so a name with many dead addresses cannot hold the
@@ -74,11 +74,11 @@ awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host&
     if (!ec) {
       stream.expires_never();
       stream.socket().set_option(tcp::no_delay(true), ec);
-      co_return ConnectOutcome{Status::connected, {}, peer, endpoint};
+      co_return ConnectOutcome{Status::connected, {}, peer, endpoint, 0};
     }
     if (ec == beast::error::timeout) {
       co_return ConnectOutcome{
-          Status::connect_timeout, "connecting to " + peer + " timed out", peer, {}};
+          Status::connect_timeout, "connecting to " + peer + " timed out", peer, {}, 0};
     }
     last_error = peer + ": " + ec.message();
     // Asio leaves a socket it opened itself open after a failed connect; close it so the
@@ -86,7 +86,7 @@ awaitable<ConnectOutcome> connect_upstream(Resolver& resolver, const core::Host&
     error_code ignored;
     stream.socket().close(ignored);
   }
-  co_return ConnectOutcome{Status::connect_failed, "could not connect to " + last_error, {}, {}};
+  co_return ConnectOutcome{Status::connect_failed, "could not connect to " + last_error, {}, {}, 0};
 }
 
 }  // namespace egressd::io

@@ -21,11 +21,13 @@ struct ConnectOutcome {
     connect_failed,   // every address refused or unreachable -> 502
     connect_timeout,  // no address accepted in time -> 504
     destination_refused,  // every address is one egressd may not reach -> 403
+    parent_refused,   // a parent proxy answered no, or not in its protocol -> parent_status
   };
   Status status = Status::connect_failed;
   std::string detail;        // for logs and error pages, e.g. "127.0.0.1:81: Connection refused"
   std::string peer;          // "ip:port" that was connected to
   tcp::endpoint endpoint;    // the same, when connected
+  unsigned parent_status = 0;  // parent_refused: the HTTP status for the client
 
   bool ok() const { return status == Status::connected; }
   bool is_timeout() const {

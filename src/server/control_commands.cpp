@@ -252,6 +252,18 @@ core::Result<std::vector<CheckRequest>> check_requests(std::string_view target) 
   return out;
 }
 
+// Which way a request for `host` goes (null when the config has no [[routes]]): the
+// upstream's name and URL, never its credentials, and the route's line in the config.
+json route_json(const core::PolicySnapshot& snapshot, const core::Host& host,
+                const core::IpAddress& address, const core::ClientPolicy* policy) {
+  if (snapshot.routing.empty()) return nullptr;
+  const auto choice =
+      core::choose_route(snapshot.routing, host, address, policy != nullptr ? policy->label : "");
+  return json{{"via", choice.parent != nullptr ? choice.parent->name : "direct"},
+              {"upstream", choice.parent != nullptr ? json(choice.parent->display()) : json(nullptr)},
+              {"line", choice.route != nullptr ? json(choice.route->line) : json(nullptr)}};
+}
+
 json check(const json& request, ControlActions& actions) {
   const auto snapshot = actions.policy();
   const auto client = resolve_client(request, *snapshot);
@@ -264,6 +276,7 @@ json check(const json& request, ControlActions& actions) {
   if (!requests) return failure("invalid target: " + requests.error().message);
   const core::ClientFlags flags{actions.stopped()->count(client.address) > 0,
                                 actions.learning()->count(client.address) > 0};
+  const auto* policy = snapshot->find(client.address);
   json checks = json::array();
   for (const auto& r : *requests) {
     const core::DecisionRequest dr{r.method, r.host, r.port, r.is_connect};
@@ -280,9 +293,9 @@ json check(const json& request, ControlActions& actions) {
                           {"verdict", decision.allowed() ? "allow" : "deny"},
                           {"reason", core::reason_code(decision.reason)},
                           {"reason_text", core::reason_text(decision.reason)},
-                          {"rule", std::move(rule)}});
+                          {"rule", std::move(rule)},
+                          {"route", route_json(*snapshot, r.host, client.address, policy)}});
   }
-  const auto* policy = snapshot->find(client.address);
   return json{{"ok", true},
               {"client", policy != nullptr ? json(policy->label) : json(nullptr)},
               {"address", client.address.to_string()},

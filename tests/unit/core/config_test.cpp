@@ -322,5 +322,100 @@ allow_destinations = ["10.2.0.0/16"]
   EXPECT_NE(bad.problems[1].message.find("did you mean 10.0.0.0/8"), std::string::npos);
 }
 
+TEST(ParseConfig, UpstreamsAndRoutes) {
+  const auto parsed = parse_ok(R"([[routes]]
+via = "direct"
+domains = ["Intranet.Example."]
+networks = ["10.0.0.0/8"]
+
+[[routes]]
+via = "tor"
+domains = ["onion"]
+clients = ["work", "10.137.0.12", "10.138.0.0/16"]
+
+[[routes]]
+via = "corp"
+hosts = ["api.example.com"]
+
+[upstreams.corp]
+url = "http://proxy.corp.example:3128"
+username = "alice"
+password = "s3cret"
+
+[upstreams.tor]
+url = "socks5://127.0.0.1:9050"
+)");
+  const Routing& routing = parsed.config.routing;
+  ASSERT_EQ(routing.parents.size(), 2u);
+  ASSERT_EQ(routing.routes.size(), 3u);
+  EXPECT_EQ(routing.routes[0].line, 1);
+  EXPECT_FALSE(routing.routes[0].parent);
+  EXPECT_EQ(routing.routes[0].domains, std::vector<std::string>{"intranet.example"});
+  ASSERT_EQ(routing.routes[0].networks.size(), 1u);
+  const auto& tor = routing.parents[*routing.routes[1].parent];
+  EXPECT_EQ(tor.name, "tor");
+  EXPECT_EQ(tor.kind, ParentKind::socks5);
+  EXPECT_EQ(routing.routes[1].client_labels, std::vector<std::string>{"work"});
+  ASSERT_EQ(routing.routes[1].client_networks.size(), 2u);
+  EXPECT_EQ(routing.routes[1].client_networks[0].to_string(), "10.137.0.12/32");
+  const auto& corp = routing.parents[*routing.routes[2].parent];
+  EXPECT_EQ(corp.name, "corp");
+  EXPECT_EQ(corp.username, "alice");
+  EXPECT_EQ(corp.password, "s3cret");
+  EXPECT_EQ(corp.display(), "http://proxy.corp.example:3128");
+  EXPECT_TRUE(Config{}.routing.empty());
+  EXPECT_TRUE(parse_ok("routes = []\n").config.routing.empty());
+}
+
+TEST(ParseConfig, UpstreamAndRouteErrorsNameTheLine) {
+  struct Case {
+    const char* text;
+    int line;
+    const char* says;
+  };
+  for (const Case& c : {
+           Case{"[[routes]]\nvia = \"nowhere\"\n", 2, "names no [upstreams.nowhere] section"},
+           Case{"[[routes]]\ndomains = [\"a.example\"]\n", 1, "needs via"},
+           Case{"[upstreams.direct]\nurl = \"http://p.example:1\"\n", 1, "reserved"},
+           Case{"[upstreams.p]\nusername = \"u\"\n", 1, "needs a url"},
+           Case{"[[routes]]\nvia = \"p\"\n[upstreams.p]\nurl = \"http://u:pw@p.example:1\"\n", 4,
+                "credentials do not belong in the URL"},
+           Case{"[[routes]]\nvia = \"p\"\n[upstreams.p]\nurl = \"socks5://p.example:1\"\n"
+                "username = \"u\"\n",
+                5, "needs a password"},
+           Case{"[[routes]]\nvia = \"direct\"\nhosts = [\"192.0.2.1\"]\n", 3,
+                "list it under networks"},
+           Case{"[[routes]]\nvia = \"direct\"\ndomains = [\"bad..name\"]\n", 3, "bad..name"},
+           Case{"[[routes]]\nvia = \"direct\"\nclients = [\"10.0.0.1/8\"]\n", 3,
+                "neither a client label nor an address"},
+           Case{"[[routes]]\nvia = \"direct\"\ncolour = \"red\"\n", 3, "unknown key 'routes.colour'"},
+           Case{"routes = \"direct\"\n", 1, "array of [[routes]] tables"},
+       }) {
+    const Problem p = only_problem(c.text);
+    EXPECT_EQ(p.line, c.line) << c.text << p.to_string();
+    EXPECT_NE(p.message.find(c.says), std::string::npos) << c.text << p.to_string();
+  }
+}
+
+TEST(ParseConfig, AnUnusedUpstreamIsAWarning) {
+  const auto parsed = parse_config("egressd.toml", "[upstreams.spare]\nurl = \"http://p.example:3128\"\n");
+  ASSERT_EQ(parsed.problems.size(), 1u);
+  EXPECT_EQ(parsed.problems[0].severity, Problem::Severity::warning);
+  EXPECT_EQ(parsed.problems[0].line, 1);
+  EXPECT_NE(parsed.problems[0].message.find("used by no [[routes]] entry"), std::string::npos);
+}
+
+TEST(ParseConfig, PasswordsNeverAppearInProblems) {
+  const auto parsed = parse_config("egressd.toml", R"([upstreams.p]
+url = "http://p.example:3128"
+username = "a:b"
+password = "hunter2"
+)");
+  for (const auto& p : parsed.problems) {
+    EXPECT_EQ(p.to_string().find("hunter2"), std::string::npos) << p.to_string();
+  }
+  EXPECT_TRUE(has_errors(parsed.problems));
+}
+
 }  // namespace
 }  // namespace egressd::core
