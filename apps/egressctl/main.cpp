@@ -90,6 +90,8 @@ int main(int argc, char** argv) {
       "learn", "learning mode on|off: what the rules deny is allowed and recorded");
   auto* suggest =
       app.add_subcommand("suggest", "rules that would allow what learning mode recorded");
+  auto* import_tinyproxy = app.add_subcommand(
+      "import-tinyproxy", "convert an old tinyproxy setup (template and <name>.<ip> filters)");
   auto one_client = [&](CLI::App* verb, bool required) {
     auto* option = verb->add_option("NAME", options.client, "client label (e.g. work) or address");
     if (required) option->required();
@@ -106,6 +108,9 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 65535));
   }
   learn->add_option("STATE", options.on_off, "on or off")->required();
+  import_tinyproxy->add_option("DIR", options.target, "folder of the old setup")->required();
+  import_tinyproxy->add_option("--output", options.output, "new folder for egressd.toml and rules/")
+      ->required();
   blocked->add_option("--since", options.since, "only the last 90s, 15m, 2h, 1d...");
   lint->add_option("--rules", options.rules_dir,
                    "rules folder (default: rules_dir of --config, else egressd's, else "
@@ -145,6 +150,7 @@ int main(int argc, char** argv) {
       {watch, ctl::Verb::watch},
       {learn, ctl::Verb::learn},
       {suggest, ctl::Verb::suggest},
+      {import_tinyproxy, ctl::Verb::import_tinyproxy},
   };
   for (const auto& [command, verb] : verbs) {
     if (*command) return ctl::run_verb(options, verb);

@@ -27,6 +27,7 @@
 #include "ctl/rule_tools.hpp"
 #include "ctl/show_table.hpp"
 #include "ctl/system.hpp"
+#include "ctl/tinyproxy_import.hpp"
 
 namespace egressd::ctl {
 namespace {
@@ -613,6 +614,77 @@ class Ctl {
     return routes;
   }
 
+ public:
+  // import-tinyproxy DIR --output OUT: converts, reports, and writes OUT only when
+  // nothing stopped the import; OUT must not exist yet.
+  int import_tinyproxy() {
+    namespace fs = std::filesystem;
+    constexpr std::uintmax_t kMaxFile = 16U << 20;
+    const fs::path from(options_.target);
+    const fs::path to(options_.output);
+    std::error_code ec;
+    std::vector<ctl::ImportFile> files;
+    for (fs::directory_iterator it(from, ec), end; !ec && it != end; it.increment(ec)) {
+      std::error_code fec;
+      if (!it->is_regular_file(fec) || it->is_symlink(fec)) continue;
+      if (it->file_size(fec) > kMaxFile) {
+        std::cerr << fmt::format("egressctl: {}: larger than 16 MiB, not read\n",
+                                 it->path().string());
+        continue;
+      }
+      std::ifstream in(it->path(), std::ios::binary);
+      std::ostringstream content;
+      content << in.rdbuf();
+      if (!in) {
+        std::cerr << fmt::format("egressctl: cannot read {}\n", it->path().string());
+        return kExitFailed;
+      }
+      files.push_back({it->path().filename().string(), content.str()});
+    }
+    if (ec) {
+      std::cerr << fmt::format("egressctl: cannot read folder {}: {}\n", from.string(),
+                               ec.message());
+      return kExitFailed;
+    }
+    std::sort(files.begin(), files.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
+    const auto result = ctl::import_tinyproxy(from.string(), files);
+    for (const auto& problem : result.problems) std::cout << problem.to_string() << '\n';
+    if (egressd::core::has_errors(result.problems)) {
+      std::cout << "egressctl: nothing written: fix the errors above\n";
+      return kExitFailed;
+    }
+    if (fs::exists(to, ec) || ec) {
+      std::cerr << fmt::format("egressctl: {} exists already: name a new folder\n",
+                               to.string());
+      return kExitFailed;
+    }
+    fs::create_directories(to / "rules");
+    // The config may hold an upstream's password: readable by its owner only.
+    write_file(to / "egressd.toml", result.config, fs::perms::owner_read | fs::perms::owner_write);
+    for (const auto& rules : result.rules) {
+      write_file(to / "rules" / rules.name, rules.content,
+                 fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                     fs::perms::others_read);
+    }
+    for (const auto& note : result.notes) std::cout << "imported: " << note << '\n';
+    std::cout << fmt::format(
+        "written: {} and {} rules file(s) in {}\ncheck it with: egressd --check --config {}\n",
+        (to / "egressd.toml").string(), result.rules.size(), (to / "rules").string(),
+        (to / "egressd.toml").string());
+    return kExitOk;
+  }
+
+ private:
+  static void write_file(const std::filesystem::path& path, const std::string& content,
+                         std::filesystem::perms perms) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << content;
+    out.close();
+    if (!out) throw std::runtime_error("cannot write " + path.string());
+    std::filesystem::permissions(path, perms);
+  }
+
   Options options_;
   std::optional<egressd::core::Config> config_;
   std::optional<ctl::ControlClient> client_;
@@ -645,6 +717,7 @@ int run_verb(const Options& options, Verb verb) {
       case Verb::watch: return tool.watch();
       case Verb::learn: return tool.learn();
       case Verb::suggest: return tool.suggest();
+      case Verb::import_tinyproxy: return tool.import_tinyproxy();
     }
   } catch (const std::exception& e) {
     std::cerr << "egressctl: " << e.what() << '\n';

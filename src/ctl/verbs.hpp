@@ -29,12 +29,13 @@ struct Options {
   std::string since;
   std::string on_off;
   std::string rules_dir;  // lint --rules
+  std::string output;     // import-tinyproxy --output
 };
 
 enum class Verb {
   show, update, start, stop, restart, kill_all, kill_all_and_restart, reload,
   firewall_open, firewall_close, firewall_status,
-  check, lint, blocked, allow, deny, watch, learn, suggest,
+  check, lint, blocked, allow, deny, watch, learn, suggest, import_tinyproxy,
 };
 
 // Reads --config (a file with errors is a usage error), settles the control socket and
