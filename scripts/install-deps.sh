@@ -41,3 +41,11 @@ fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
+case " $missing " in
+  *" tinyproxy "*)
+    # Installed for the tests only: its service must not start at the next boot either.
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+      systemctl disable tinyproxy >/dev/null 2>&1 || true
+    fi
+    ;;
+esac
