@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "core/host.hpp"
+#include "core/tinyproxy_config.hpp"
 
 namespace egressd::core {
 
@@ -169,6 +170,13 @@ class ConfigReader {
   explicit ConfigReader(std::string_view file_path) : file_(file_path) {}
 
   ParsedConfig read(std::string_view content) {
+    if (looks_like_tinyproxy_config(content)) {
+      // It would fail as TOML at its first line, which would not say what is wrong.
+      error(0, "this is a tinyproxy config, not egressd's TOML; egressd cannot run from it "
+               "yet: convert the setup with: egressctl import-tinyproxy FOLDER --output "
+               "NEW_FOLDER");
+      return std::move(out_);
+    }
     toml::table root;
     try {
       root = toml::parse(content, file_);

@@ -82,3 +82,11 @@ def test_an_existing_output_folder_is_never_overwritten(tmp_path):
     assert r.returncode == FAILED
     assert "exists already" in r.stderr
     assert (new / "egressd.toml").read_text() == "# mine\n"
+
+
+def test_egressd_names_a_tinyproxy_config_given_as_its_own(tmp_path):
+    old = old_setup(tmp_path)
+    code, out, err = run_check(["--check", "--config", old / "tinyproxy.conf"])
+    assert code != 0
+    assert "this is a tinyproxy config, not egressd's TOML" in out + err, out + err
+    assert "egressctl import-tinyproxy" in out + err

@@ -417,5 +417,12 @@ password = "hunter2"
   EXPECT_TRUE(has_errors(parsed.problems));
 }
 
+TEST(ParseConfig, ATinyproxyConfigIsNamedAsSuch) {
+  const Problem p = only_problem("# tinyproxy\nUser nobody\nPort 8888\nFilter \"/etc/f\"\n");
+  EXPECT_EQ(p.line, 0);
+  EXPECT_NE(p.message.find("this is a tinyproxy config"), std::string::npos) << p.message;
+  EXPECT_NE(p.message.find("egressctl import-tinyproxy"), std::string::npos) << p.message;
+}
+
 }  // namespace
 }  // namespace egressd::core
