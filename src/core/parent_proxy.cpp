@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/config.hpp"
+#include "core/text.hpp"
 
 namespace egressd::core {
 
@@ -25,14 +26,6 @@ std::string ParentProxy::display() const {
 }
 
 namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
-    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  });
-  return out;
-}
 
 bool has_control(std::string_view text) {
   return std::any_of(text.begin(), text.end(), [](char c) {
@@ -82,7 +75,7 @@ Result<ParentProxy> parse_parent_url(std::string_view text) {
         "socks4a://HOST:PORT"};
   }
   ParentProxy parent;
-  const std::string scheme = lower(text.substr(0, sep));
+  const std::string scheme = ascii_lower(text.substr(0, sep));
   if (scheme == "http") {
     parent.kind = ParentKind::http;
   } else if (scheme == "socks5" || scheme == "socks5h") {

@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "core/config.hpp"
+#include "core/text.hpp"
 #include "core/host.hpp"
 #include "core/ip_address.hpp"
 
@@ -23,14 +24,6 @@ std::string_view to_string(FilterType type) {
 }
 
 namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
-    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  });
-  return out;
-}
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r';
@@ -64,7 +57,7 @@ Result<std::vector<std::string>> split_values(std::string_view text) {
 }
 
 std::optional<bool> parse_bool(std::string_view text) {
-  const std::string v = lower(text);
+  const std::string v = ascii_lower(text);
   if (v == "yes" || v == "on") return true;
   if (v == "no" || v == "off") return false;
   return std::nullopt;
@@ -134,7 +127,7 @@ Result<TinyproxySite> parse_site(std::string_view text) {
 Result<TinyproxyUpstream> parse_upstream(const std::vector<std::string>& values) {
   TinyproxyUpstream upstream;
   if (values.empty()) return Error{"Upstream needs a type: http, socks4, socks5 or none"};
-  const std::string type = lower(values[0]);
+  const std::string type = ascii_lower(values[0]);
   if (type == "none") {
     if (values.size() != 2)
       return Error{"Upstream none takes one site, e.g. Upstream none \".local\""};
@@ -291,7 +284,7 @@ class TinyproxyReader {
       entry.network = *network;
     } else if (v->find_first_of(":/") == std::string::npos && !IpAddress::parse(*v) &&
                normalize_host(v->starts_with('.') ? v->substr(1) : *v)) {
-      entry.name_suffix = lower(*v);
+      entry.name_suffix = ascii_lower(*v);
     } else {
       error(line, keyword + " \"" + *v + "\": " + network.error().message);
       return;
@@ -301,7 +294,7 @@ class TinyproxyReader {
 
   void directive(int line, const std::string& keyword, const std::vector<std::string>& values) {
     TinyproxyConfig& c = out_.config;
-    const std::string k = lower(keyword);
+    const std::string k = ascii_lower(keyword);
     if (k == "port") {
       saw_port_ = true;
       number(line, keyword, values, 1, 65535,
@@ -400,7 +393,7 @@ class TinyproxyReader {
     if (v == nullptr) return;
     static constexpr std::array<std::string_view, 6> kLevels = {"critical", "error",   "warning",
                                                                 "notice",   "connect", "info"};
-    const std::string level = lower(*v);
+    const std::string level = ascii_lower(*v);
     if (std::find(kLevels.begin(), kLevels.end(), level) == kLevels.end()) {
       error(line, keyword + " must be Critical, Error, Warning, Notice, Connect or Info, not \"" +
                       *v + "\"");
@@ -413,7 +406,7 @@ class TinyproxyReader {
                         const std::vector<std::string>& values) {
     const std::string* v = one(line, keyword, values, "bre, ere or fnmatch");
     if (v == nullptr) return;
-    const std::string type = lower(*v);
+    const std::string type = ascii_lower(*v);
     if (type == "bre") {
       out_.config.filter_type = FilterType::bre;
     } else if (type == "ere") {
@@ -605,7 +598,7 @@ bool looks_like_tinyproxy_config(std::string_view content) {
     if (line.empty() || line.front() == '#') continue;
     std::size_t word = 0;
     while (word < line.size() && !is_space(line[word])) ++word;
-    const std::string keyword = lower(line.substr(0, word));
+    const std::string keyword = ascii_lower(line.substr(0, word));
     const std::string_view rest = line.substr(word);
     const bool known = std::find(kKeywords.begin(), kKeywords.end(), keyword) != kKeywords.end();
     return known && !rest.empty() && rest.find('=') == std::string_view::npos;
