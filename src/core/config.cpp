@@ -53,6 +53,14 @@ std::optional<std::uint16_t> parse_port(std::string_view text) {
   return static_cast<std::uint16_t>(value);
 }
 
+bool is_http_token(std::string_view text) {
+  if (text.empty()) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
 namespace {
 
 // sizeof(sockaddr_un::sun_path) is 108 on Linux, one of which is the terminating NUL.
@@ -153,15 +161,6 @@ bool is_valid_label(std::string_view label) {
   return std::all_of(label.begin(), label.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_' || c == '.';
-  });
-}
-
-// RFC 9110 token characters, as a Via pseudonym must be.
-bool is_token(std::string_view text) {
-  if (text.empty()) return false;
-  return std::all_of(text.begin(), text.end(), [](char c) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
   });
 }
 
@@ -362,7 +361,7 @@ class ConfigReader {
         if (auto ports = read_ports(key, node)) config.connect_ports = std::move(*ports);
       } else if (key == "via_name") {
         if (const std::string* name = as_string(key, node)) {
-          if (!is_token(*name)) {
+          if (!is_http_token(*name)) {
             error(line_of(node.source()),
                   quoted(key) +
                       " must be a non-empty HTTP token (letters, digits and "

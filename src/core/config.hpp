@@ -36,6 +36,9 @@ struct Endpoint {
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
+// Whether `text` is a non-empty RFC 9110 token, as a Via pseudonym must be.
+bool is_http_token(std::string_view text);
+
 // Decimal 0..65535 without sign, spaces or leading zeros ("0" itself is fine).
 std::optional<std::uint16_t> parse_port(std::string_view text);
 

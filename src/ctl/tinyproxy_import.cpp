@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/client_file.hpp"
+#include "core/config.hpp"
 #include "core/parent_proxy.hpp"
 #include "core/rules.hpp"
 #include "core/tinyproxy_config.hpp"
@@ -33,13 +34,6 @@ std::string toml_strings(const std::vector<std::string>& values) {
     out += toml_string(values[i]);
   }
   return out + "]";
-}
-
-bool is_token(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
 }
 
 class Importer {
@@ -139,7 +133,7 @@ class Importer {
             "plain HTTP: tinyproxy allowed every port, egressd allows http_ports = [80]; add "
             "the ports your AppVMs use");
     if (!c.via_proxy_name.empty()) {
-      if (is_token(c.via_proxy_name)) {
+      if (core::is_http_token(c.via_proxy_name)) {
         t += "via_name = " + toml_string(c.via_proxy_name) + "\n";
         out_.notes.push_back("via_name: " + c.via_proxy_name + " (ViaProxyName)");
       } else {
