@@ -171,9 +171,9 @@ class ConfigReader {
   ParsedConfig read(std::string_view content) {
     if (looks_like_tinyproxy_config(content)) {
       // It would fail as TOML at its first line, which would not say what is wrong.
-      error(0, "this is a tinyproxy config, not egressd's TOML; egressd cannot run from it "
-               "yet: convert the setup with: egressctl import-tinyproxy FOLDER --output "
-               "NEW_FOLDER");
+      error(0, "this is a tinyproxy config, not egressd's TOML: run it with egressd "
+               "--tinyproxy-config FILE, or convert the setup with: egressctl import-tinyproxy "
+               "FOLDER --output NEW_FOLDER");
       return std::move(out_);
     }
     toml::table root;

@@ -152,10 +152,17 @@ bool contains(const std::vector<std::uint16_t>& ports, std::uint16_t port) {
 Decision decide_by_rules(const PolicySnapshot& snapshot, const IpAddress& client,
                          const DecisionRequest& request) {
   Decision decision;
+  if (!admitted(snapshot.access, client)) {
+    decision.verdict = Verdict::deny;
+    decision.reason = Reason::not_admitted;
+    return decision;
+  }
   decision.client = snapshot.find(client);
+  if (decision.client == nullptr) decision.client = snapshot.everyone.get();
 
   const auto& ports = request.is_connect ? snapshot.connect_ports : snapshot.http_ports;
-  if (!contains(ports, request.port)) {
+  const bool any_port = request.is_connect ? snapshot.any_connect_port : snapshot.any_http_port;
+  if (!any_port && !contains(ports, request.port)) {
     // An allow-list rule that names this port ("host:NAME:PORT", "domain:NAME:PORT")
     // opens it for the hosts it matches; nothing else does.
     if (decision.client != nullptr && decision.client->mode == ListMode::allow_list &&
@@ -186,7 +193,9 @@ Decision decide_by_rules(const PolicySnapshot& snapshot, const IpAddress& client
     decision.reason = Reason::rules_unusable;
     return decision;
   }
-  const auto match = policy.matcher->first_match(request.host, request.port);
+  const auto match = policy.match_urls && !request.url.empty()
+                         ? policy.matcher->first_match(request.url)
+                         : policy.matcher->first_match(request.host, request.port);
   if (match) decision.rule = &policy.matcher->rules()[*match];
   if (policy.mode == ListMode::allow_list) {
     decision.verdict = match ? Verdict::allow : Verdict::deny;
@@ -199,6 +208,14 @@ Decision decide_by_rules(const PolicySnapshot& snapshot, const IpAddress& client
 }
 
 }  // namespace
+
+bool admitted(const std::vector<AccessRule>& access, const IpAddress& client) {
+  if (access.empty()) return true;
+  for (const auto& rule : access) {
+    if (rule.network.contains(client)) return rule.allow;
+  }
+  return false;
+}
 
 Decision decide(const PolicySnapshot& snapshot, const IpAddress& client,
                 const DecisionRequest& request, ClientFlags flags) {
@@ -241,6 +258,8 @@ std::string_view reason_code(Reason reason) {
       return "rules-unusable";
     case Reason::learning:
       return "learning";
+    case Reason::not_admitted:
+      return "not-admitted";
   }
   return "unknown";
 }
@@ -269,6 +288,8 @@ std::string_view reason_text(Reason reason) {
     case Reason::learning:
       return "the rules deny this host, but the client is in learning mode: allowed and "
              "recorded";
+    case Reason::not_admitted:
+      return "this client's address may not use the proxy (Allow/Deny)";
   }
   return "unknown reason";
 }

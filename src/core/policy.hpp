@@ -16,6 +16,8 @@
 
 namespace egressd::core {
 
+struct TinyproxyBehaviour;  // core/tinyproxy_mode.hpp
+
 // Whether a client's rules are those of its file as it is now.
 enum class RulesState : std::uint8_t {
   current,   // the file as it is now
@@ -33,8 +35,23 @@ struct ClientPolicy {
   std::shared_ptr<const HostMatcher> matcher = std::make_shared<const HostMatcher>();
   std::vector<Network> allow_destinations;  // [clients.LABEL] allow_destinations
   RulesState state = RulesState::current;
+  // The rules are matched against the request's URL rather than its host (tinyproxy's
+  // FilterURLs): "http://host/path", or "host:port" for CONNECT.
+  bool match_urls = false;
   Problems errors;  // why the file as it is now was not loaded (state != current)
 };
+
+// An Allow or Deny line of a tinyproxy config: whether clients in `network` may use the
+// proxy at all.
+struct AccessRule {
+  Network network;
+  bool allow = true;
+  int line = 0;
+};
+
+// Whether `client` may use the proxy: the first rule whose network holds it decides;
+// with rules but none that holds it, no; with no rules, yes (tinyproxy's Allow/Deny).
+bool admitted(const std::vector<AccessRule>& access, const IpAddress& client);
 
 // Everything a decision needs, built at once and never modified afterwards; workers
 // share it through a shared_ptr and a request keeps the snapshot it started with.
@@ -48,6 +65,15 @@ struct PolicySnapshot {
   bool recheck_tunnels = true;  // from the config: see Config
   std::vector<Network> allow_destinations;  // for every client, from the config
   Routing routing;                          // upstreams and routes, from the config
+  // tinyproxy mode (core/tinyproxy_mode): who may use the proxy at all (empty: every
+  // client); the rules of every client without a rules file of its own (nullptr: none,
+  // unknown_clients decides); plain HTTP and CONNECT to any port; how requests are
+  // answered. Outside tinyproxy mode these stay empty, false and nullptr.
+  std::vector<AccessRule> access;
+  std::shared_ptr<const ClientPolicy> everyone;
+  bool any_http_port = false;
+  bool any_connect_port = false;
+  std::shared_ptr<const TinyproxyBehaviour> tinyproxy;
   std::uint64_t generation = 0;
   Problems problems;  // every error and warning of the build, in file order
 
@@ -87,6 +113,8 @@ struct DecisionRequest {
   const Host& host;
   std::uint16_t port = 0;
   bool is_connect = false;
+  // The request's URL, for rules matched against it (ClientPolicy::match_urls).
+  std::string_view url{};
 };
 
 enum class Verdict { allow, deny };
@@ -102,6 +130,7 @@ enum class Reason {
   client_stopped,          // serving this client is suspended (egressctl stop)
   rules_unusable,          // the client's rules file has errors and never loaded
   learning,                // would be denied, allowed because the client is learning
+  not_admitted,            // the client's address is refused by Allow/Deny (tinyproxy mode)
 };
 
 struct Decision {

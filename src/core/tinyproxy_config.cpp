@@ -295,6 +295,7 @@ class TinyproxyReader {
   void directive(int line, const std::string& keyword, const std::vector<std::string>& values) {
     TinyproxyConfig& c = out_.config;
     const std::string k = ascii_lower(keyword);
+    c.lines[k] = line;
     if (k == "port") {
       saw_port_ = true;
       number(line, keyword, values, 1, 65535,

@@ -74,6 +74,9 @@ struct TinyproxyConfig {
   std::map<unsigned, std::string> error_files;  // HTTP status -> HTML template file
   std::string default_error_file;
   std::string stat_host = "tinyproxy.stats";
+  // The line of each directive (keyword in lower case; its last line when repeated), for
+  // messages about what the file asks.
+  std::map<std::string, int> lines;
 };
 
 struct ParsedTinyproxyConfig {

@@ -10,6 +10,7 @@
 #include "core/parent_proxy.hpp"
 #include "core/rules.hpp"
 #include "core/tinyproxy_config.hpp"
+#include "core/tinyproxy_mode.hpp"
 
 namespace egressd::ctl {
 
@@ -253,7 +254,8 @@ class Importer {
         out += std::string(line) + "\n";
         continue;
       }
-      auto converted = core::filter_pattern_to_re2(pattern, c.filter_type);
+      auto converted = core::tinyproxy_filter_rule(pattern, c.filter_type,
+                                                   c.filter_case_sensitive, c.filter_urls);
       if (!converted) {
         error(source, line_number, converted.error().message);
         ok = false;

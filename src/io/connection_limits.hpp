@@ -1,9 +1,11 @@
 // Caps on open client connections, per client and for the whole process, shared by every
 // worker: a client over its cap is answered and closed while everyone else is served.
+// With them, the process-wide counts of requests that tinyproxy mode's statistics show.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <unordered_map>
 
@@ -46,6 +48,11 @@ class ConnectionLimits {
   std::size_t open_connections() const { return open_.load(std::memory_order_relaxed); }
   std::size_t global_cap() const { return global_cap_; }
   std::size_t client_cap() const { return client_cap_; }
+
+  // Counted by the sessions (relaxed: numbers for people, not for decisions).
+  std::atomic<std::uint64_t> requests{0};  // requests decided
+  std::atomic<std::uint64_t> denied{0};    // of those, refused
+  std::atomic<std::uint64_t> refused{0};   // connections over a cap
 
  private:
   void release(const core::IpAddress& client);

@@ -487,6 +487,7 @@ void strip_hop_by_hop(http::fields& fields) {
 }
 
 void append_via(http::fields& fields, unsigned version, std::string_view via_name) {
+  if (via_name.empty()) return;
   std::string entry = std::to_string(version / 10) + "." + std::to_string(version % 10) + " ";
   entry.append(via_name);
   std::string value;

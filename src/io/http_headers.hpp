@@ -18,7 +18,8 @@ namespace egressd::io {
 // Framing is re-established by the caller from what the parser learnt.
 void strip_hop_by_hop(http::fields& fields);
 
-// Appends "<major>.<minor> <via_name>" to the Via field (one comma-separated list).
+// Appends "<major>.<minor> <via_name>" to the Via field (one comma-separated list); an
+// empty via_name adds nothing (tinyproxy's DisableViaHeader).
 void append_via(http::fields& fields, unsigned version, std::string_view via_name);
 
 // Rewrites a request head in place for the origin: the origin-form target, `host_header`

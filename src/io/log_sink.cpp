@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string_view>
 
 namespace egressd::io {
 namespace {
@@ -29,7 +30,43 @@ struct ThreadLog {
 
 thread_local ThreadLog t_log;
 
+// tinyproxy's level names, padded to its column.
+class TinyproxyLevel final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm& /*time*/,
+              spdlog::memory_buf_t& dest) override {
+    std::string_view name = "INFO";
+    switch (msg.level) {
+      case spdlog::level::critical:
+        name = "CRITICAL";
+        break;
+      case spdlog::level::err:
+        name = "ERROR";
+        break;
+      case spdlog::level::warn:
+        name = "WARNING";
+        break;
+      case spdlog::level::info:
+        name = "NOTICE";
+        break;
+      default:
+        break;
+    }
+    dest.append(name.data(), name.data() + name.size());
+    for (std::size_t i = name.size(); i < 9; ++i) dest.push_back(' ');
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<TinyproxyLevel>();
+  }
+};
+
 }  // namespace
+
+std::unique_ptr<spdlog::formatter> tinyproxy_log_formatter() {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<TinyproxyLevel>('*').set_pattern("%* %b %d %H:%M:%S.%e [%P]: %v");
+  return formatter;
+}
 
 LogSink::LogSink(int fd) : fd_(fd), formatter_(std::make_unique<spdlog::pattern_formatter>()) {}
 

@@ -41,6 +41,11 @@ class LogSink final : public spdlog::sinks::sink {
   std::mutex write_mutex_;
 };
 
+// Lines laid out as tinyproxy writes its log ("NOTICE    Nov 23 20:00:00.123 [1234]: ..."),
+// for the tinyproxy-compatible mode: scripts that read tinyproxy's log keep working.
+// Levels: critical CRITICAL, error ERROR, warning WARNING, info NOTICE, below INFO.
+std::unique_ptr<spdlog::formatter> tinyproxy_log_formatter();
+
 // From now on, the log lines of the calling thread are gathered and written per turn of
 // `io`, which this thread runs. Call stop_gathering_log_lines() before the thread ends.
 void gather_log_lines(asio::io_context& io);

@@ -17,6 +17,7 @@
 #include "core/parent_protocol.hpp"
 #include "core/policy.hpp"
 #include "core/request_target.hpp"
+#include "core/tinyproxy_mode.hpp"
 #include "io/http_headers.hpp"
 #include "io/join.hpp"
 #include "io/parent_connect.hpp"
@@ -216,12 +217,39 @@ class Session final : public Abortable {
 
   // Sends a response of our own. Returns whether the client connection may be reused.
   awaitable<bool> send(http::status status, std::string_view content_type, std::string body,
-                       bool keep_alive, Headers extra = {});
+                       bool keep_alive, Headers extra = {}, std::string_view reason = {});
   awaitable<bool> send_error(http::status status, std::string_view detail, bool keep_alive);
+  // tinyproxy mode: a page from the config's templates with tinyproxy's reason phrase
+  // (`cause`); the connection is closed afterwards, as tinyproxy does.
+  awaitable<bool> send_tinyproxy(const core::TinyproxyBehaviour& behaviour, http::status status,
+                                 std::string_view cause, std::string_view detail,
+                                 Headers extra = {});
+  // tinyproxy mode's checks before the decision, in tinyproxy's order: Allow/Deny, then
+  // BasicAuth, then the StatHost page. Sets `answered` when one of them answered.
+  awaitable<bool> tinyproxy_checks(const core::PolicySnapshot& snapshot,
+                                   const http::request<http::buffer_body>& request,
+                                   const core::Host& host, bool is_connect, bool& answered);
+  // tinyproxy mode's answer to a denied request: 403 "Filtered" or "Access violation",
+  // with tinyproxy's log line.
+  awaitable<bool> tinyproxy_refusal(const core::TinyproxyBehaviour& behaviour,
+                                    const core::Decision& decision, const core::Host& host,
+                                    std::uint16_t port, bool is_connect);
+  // What tinyproxy mode's pages and URL filters see of the request being served.
+  void note_request(const core::PolicySnapshot& snapshot, std::string_view method,
+                    std::string_view target) {
+    tinyproxy_ = snapshot.tinyproxy;
+    if (!tinyproxy_) return;
+    request_url_.assign(target);
+    request_line_.assign(method);
+    request_line_ += ' ';
+    request_line_.append(target);
+    request_line_ += client_version_ == 10 ? " HTTP/1.0" : " HTTP/1.1";
+  }
 
   // Decides with the client's learning mode, then logs and records the decision.
   core::Decision decide_and_log(const core::PolicySnapshot& snapshot, std::string_view method,
-                                const core::Host& host, std::uint16_t port, bool is_connect);
+                                const core::Host& host, std::uint16_t port, bool is_connect,
+                                std::string_view url = {});
   // Logs a decision, counts it, keeps a refusal for `blocked`, a learned request for
   // `suggest`, and hands it to `watch` when someone watches.
   void record(std::string_view method, std::string_view host, std::uint16_t port,
@@ -320,6 +348,11 @@ class Session final : public Abortable {
   ConnectionLimits::Slot slot_;  // this connection's place under the connection caps
   bool closed_by_reload_ = false;
   ChunkExtensionCheck request_chunks_;  // the chunk-header callback of the current request
+  // tinyproxy mode (nullptr otherwise): how the request being served is answered, its
+  // URL ("host:port" for CONNECT) and request line, for pages and URL filters.
+  std::shared_ptr<const core::TinyproxyBehaviour> tinyproxy_;
+  std::string request_url_;
+  std::string request_line_;
 };
 
 void Session::park_upstream() {
@@ -394,6 +427,7 @@ awaitable<void> Session::refuse_over_cap() {
   const bool global = slot_.refusal() == ConnectionLimits::Refusal::global;
   const std::size_t cap =
       global ? context_.limits.global_cap() : context_.limits.client_cap();
+  context_.limits.refused.fetch_add(1, std::memory_order_relaxed);
   spdlog::warn("connection refused addr={} reason={} limit={}", client_text_,
                global ? "connections" : "connections-per-client", cap);
   // The request says how to answer: a CONNECT client cannot show a page, it is closed.
@@ -448,9 +482,11 @@ awaitable<void> Session::answer_read_error(const error_code& ec, const RequestPa
 
 core::Decision Session::decide_and_log(const core::PolicySnapshot& snapshot,
                                        std::string_view method, const core::Host& host,
-                                       std::uint16_t port, bool is_connect) {
-  const core::DecisionRequest request{method, host, port, is_connect};
+                                       std::uint16_t port, bool is_connect, std::string_view url) {
+  const core::DecisionRequest request{method, host, port, is_connect, url};
   const auto decision = core::decide(snapshot, client_address_, request, flags());
+  context_.limits.requests.fetch_add(1, std::memory_order_relaxed);
+  if (!decision.allowed()) context_.limits.denied.fetch_add(1, std::memory_order_relaxed);
   record(method, host.name, port, is_connect, decision);
   return decision;
 }
@@ -484,7 +520,7 @@ void Session::record(std::string_view method, std::string_view host, std::uint16
 bool Session::allowed_under(const core::PolicySnapshot& snapshot) {
   if (!tunnel_target_ || aborted_) return true;
   const core::DecisionRequest request{"CONNECT", tunnel_target_->host, tunnel_target_->port,
-                                      true};
+                                      true, request_url_};
   const auto decision = core::decide(snapshot, client_address_, request, flags());
   if (decision.allowed()) return true;
   spdlog::info("tunnel denied by new rules addr={} host={} port={} reason={}", client_text_,
@@ -548,11 +584,23 @@ awaitable<bool> Session::handle(RequestParser& parser) {
   // The decision keeps this snapshot whatever a reload publishes meanwhile.
   auto snapshot = context_.policies.current();
   const auto method = request.method_string();
-  const auto decision =
-      decide_and_log(*snapshot, {method.data(), method.size()}, target->host, target->port, false);
+  note_request(*snapshot, {method.data(), method.size()}, {raw_target.data(), raw_target.size()});
+  if (tinyproxy_) {
+    bool answered = false;
+    const bool keep =
+        co_await tinyproxy_checks(*snapshot, request, target->host, false, answered);
+    if (answered) co_return keep;
+  }
+  const std::string_view url = tinyproxy_ ? std::string_view(request_url_) : std::string_view();
+  const auto decision = decide_and_log(*snapshot, {method.data(), method.size()}, target->host,
+                                       target->port, false, url);
   if (decision.reason == core::Reason::client_stopped) {
     co_return co_await refuse_stopped(decision, {method.data(), method.size()}, target->host,
                                       target->port, false);
+  }
+  if (!decision.allowed() && tinyproxy_) {
+    co_return co_await tinyproxy_refusal(*tinyproxy_, decision, target->host, target->port,
+                                         false);
   }
   if (!decision.allowed()) {
     const core::DecisionRequest dr{
@@ -583,8 +631,14 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
 
   // Rewrite the head in place for the origin: origin-form target, our Host, no
   // hop-by-hop fields, framing re-established from what the parser saw.
-  rewrite_request_head(request, target.origin_form, target.host_header(),
-                       context_.settings.via_name, request_chunked, request_length);
+  std::string_view via_name = context_.settings.via_name;
+  if (tinyproxy_) via_name = tinyproxy_->via ? std::string_view(tinyproxy_->via_name) : "";
+  rewrite_request_head(request, target.origin_form, target.host_header(), via_name,
+                       request_chunked, request_length);
+  if (tinyproxy_) {
+    if (tinyproxy_->xtinyproxy) request.set("X-Tinyproxy", client_text_);
+    for (const auto& [name, value] : tinyproxy_->add_headers) request.insert(name, value);
+  }
   const bool via_http_parent = parent_ && parent_->kind == core::ParentKind::http;
   if (via_http_parent) {
     // The parent gets the absolute form, and our credentials (the client's were removed
@@ -780,7 +834,7 @@ awaitable<bool> Session::forward(RequestParser& parser, const core::AbsoluteTarg
 
     bool keep_alive = client_keep_alive;
     strip_hop_by_hop(response);
-    append_via(response, response.version(), context_.settings.via_name);
+    append_via(response, response.version(), via_name);
     response.version(11);
     if (!no_body) {
       if (response_length) {
@@ -884,9 +938,20 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
   }
 
   auto snapshot = context_.policies.current();
-  const auto decision = decide_and_log(*snapshot, "CONNECT", target->host, target->port, true);
+  note_request(*snapshot, "CONNECT", {raw_target.data(), raw_target.size()});
+  if (tinyproxy_) {
+    bool answered = false;
+    const bool keep = co_await tinyproxy_checks(*snapshot, request, target->host, true, answered);
+    if (answered) co_return keep;
+  }
+  const std::string_view url = tinyproxy_ ? std::string_view(request_url_) : std::string_view();
+  const auto decision =
+      decide_and_log(*snapshot, "CONNECT", target->host, target->port, true, url);
   if (decision.reason == core::Reason::client_stopped) {
     co_return co_await refuse_stopped(decision, "CONNECT", target->host, target->port, true);
+  }
+  if (!decision.allowed() && tinyproxy_) {
+    co_return co_await tinyproxy_refusal(*tinyproxy_, decision, target->host, target->port, true);
   }
   if (!decision.allowed()) {
     const core::DecisionRequest dr{"CONNECT", target->host, target->port, true};
@@ -979,9 +1044,10 @@ awaitable<bool> Session::handle_connect(RequestParser& parser) {
 }
 
 awaitable<bool> Session::send(http::status status, std::string_view content_type, std::string body,
-                              bool keep_alive, Headers extra) {
+                              bool keep_alive, Headers extra, std::string_view reason) {
   if (!client_.socket().is_open()) co_return false;
   http::response<http::string_body> response{status, 11};
+  if (!reason.empty()) response.reason(reason);
   response.set(http::field::content_type, content_type);
   response.set(http::field::cache_control, "no-store");
   for (const auto& [name, value] : extra) {
@@ -1009,10 +1075,95 @@ awaitable<bool> Session::send(http::status status, std::string_view content_type
 
 awaitable<bool> Session::send_error(http::status status, std::string_view detail, bool keep_alive) {
   const auto reason = http::obsolete_reason(status);
+  // A refusal before any request was decided (a malformed head) still looks like the
+  // mode egressd runs in.
+  auto behaviour = tinyproxy_ ? tinyproxy_ : context_.policies.current()->tinyproxy;
+  if (behaviour) {
+    const std::string_view cause(reason.data(), reason.size());
+    co_return co_await send_tinyproxy(*behaviour, status, cause, detail);
+  }
   co_return co_await send(status, "text/html; charset=utf-8",
                           core::render_error_html(static_cast<unsigned>(status),
                                                   {reason.data(), reason.size()}, detail),
                           keep_alive);
+}
+
+awaitable<bool> Session::send_tinyproxy(const core::TinyproxyBehaviour& behaviour,
+                                        http::status status, std::string_view cause,
+                                        std::string_view detail, Headers extra) {
+  core::TinyproxyPage page;
+  page.status = static_cast<unsigned>(status);
+  page.cause = std::string(cause);
+  page.detail = std::string(detail);
+  page.url = request_url_;
+  page.client_ip = client_text_;
+  page.request = request_line_;
+  std::string body = core::render_tinyproxy_page(behaviour, page);
+  co_return co_await send(status, "text/html", std::move(body), false, std::move(extra), cause);
+}
+
+awaitable<bool> Session::tinyproxy_checks(const core::PolicySnapshot& snapshot,
+                                          const http::request<http::buffer_body>& request,
+                                          const core::Host& host, bool is_connect,
+                                          bool& answered) {
+  const core::TinyproxyBehaviour& behaviour = *snapshot.tinyproxy;
+  answered = true;
+  if (!core::admitted(snapshot.access, client_address_)) {
+    context_.limits.denied.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("Unauthorized connection from \"{}\".", client_text_);
+    co_return co_await send_tinyproxy(
+        behaviour, http::status::forbidden, "Access violation",
+        "The administrator of this proxy has not configured it to service requests from your "
+        "host.");
+  }
+  const auto credentials = request[http::field::proxy_authorization];
+  if (!core::tinyproxy_credentials_ok(behaviour, {credentials.data(), credentials.size()})) {
+    spdlog::info("proxy authentication {} addr={}",
+                 credentials.empty() ? "missing" : "failed", client_text_);
+    Headers headers;
+    headers.emplace_back("Proxy-Authenticate", "Basic realm=\"tinyproxy\"");
+    co_return co_await send_tinyproxy(behaviour, http::status::proxy_authentication_required,
+                                      "Proxy Authentication Required",
+                                      "This proxy requires authentication.", std::move(headers));
+  }
+  if (!is_connect && !behaviour.stat_host.empty() && host.name == behaviour.stat_host) {
+    core::TinyproxyStats stats;
+    stats.open_connections = context_.limits.open_connections();
+    stats.requests = context_.limits.requests.load(std::memory_order_relaxed);
+    stats.denied = context_.limits.denied.load(std::memory_order_relaxed);
+    stats.refused_high_load = context_.limits.refused.load(std::memory_order_relaxed);
+    spdlog::info("statistics page addr={}", client_text_);
+    std::string body = core::render_tinyproxy_stats(stats);
+    co_return co_await send(http::status::ok, "text/html", std::move(body), false);
+  }
+  answered = false;
+  co_return true;
+}
+
+awaitable<bool> Session::tinyproxy_refusal(const core::TinyproxyBehaviour& behaviour,
+                                           const core::Decision& decision, const core::Host& host,
+                                           std::uint16_t port, bool is_connect) {
+  if (decision.reason == core::Reason::port_not_allowed) {
+    spdlog::info("Refused {} method on port {}", is_connect ? "CONNECT" : "HTTP", port);
+    const std::string detail = is_connect
+                                   ? "The CONNECT method not allowed with the port you tried to use."
+                                   : "Requests to this port are not allowed.";
+    co_return co_await send_tinyproxy(behaviour, http::status::forbidden, "Access violation",
+                                      detail);
+  }
+  if (decision.reason == core::Reason::not_admitted) {
+    co_return co_await send_tinyproxy(
+        behaviour, http::status::forbidden, "Access violation",
+        "The administrator of this proxy has not configured it to service requests from your "
+        "host.");
+  }
+  if (behaviour.filter_urls) {
+    spdlog::info("Proxying refused on filtered url \"{}\"", request_url_);
+  } else {
+    spdlog::info("Proxying refused on filtered domain \"{}\"", host.name);
+  }
+  co_return co_await send_tinyproxy(behaviour, http::status::forbidden, "Filtered",
+                                    "The request you made has been filtered");
 }
 
 }  // namespace

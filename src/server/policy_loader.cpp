@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/client_file.hpp"
+#include "core/tinyproxy_mode.hpp"
 
 namespace egressd::server {
 namespace {
@@ -100,6 +101,47 @@ core::SnapshotBuild load_policy(const core::Config& config, std::uint64_t genera
   std::sort(files.begin(), files.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
   return core::build_snapshot(config, files, generation, previous);
+}
+
+bool is_tinyproxy_config_file(const std::string& path) {
+  std::string content;
+  std::string error;
+  return read_file(path, content, error) && core::looks_like_tinyproxy_config(content);
+}
+
+TinyproxyLoad load_tinyproxy_config_file(const std::string& path) {
+  TinyproxyLoad load;
+  std::string content;
+  std::string error;
+  if (!read_file(path, content, error)) {
+    load.parsed.problems.push_back(file_error(path, "cannot read config file: " + error));
+    return load;
+  }
+  auto parsed = core::parse_tinyproxy_config(path, content);
+  load.tinyproxy = std::move(parsed.config);
+  load.parsed.problems = std::move(parsed.problems);
+  if (core::has_errors(load.parsed.problems)) return load;
+  auto setup = core::tinyproxy_setup(path, load.tinyproxy);
+  load.parsed.config = std::move(setup.config);
+  load.parsed.problems.insert(load.parsed.problems.end(), setup.problems.begin(),
+                              setup.problems.end());
+  return load;
+}
+
+core::SnapshotBuild load_tinyproxy_policy(const std::string& path,
+                                          const core::TinyproxyConfig& tinyproxy,
+                                          const core::Config& config, std::uint64_t generation) {
+  core::TinyproxyFiles files;
+  for (const auto& file : core::tinyproxy_files(tinyproxy)) {
+    std::string content;
+    std::string error;
+    if (read_file(file, content, error)) {
+      files.contents.emplace(file, std::move(content));
+    } else {
+      files.read_errors.emplace(file, error.empty() ? "read error" : error);
+    }
+  }
+  return core::build_tinyproxy_snapshot(path, config, tinyproxy, files, generation);
 }
 
 }  // namespace egressd::server

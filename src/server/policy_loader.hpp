@@ -6,6 +6,7 @@
 
 #include "core/config.hpp"
 #include "core/policy.hpp"
+#include "core/tinyproxy_config.hpp"
 
 namespace egressd::server {
 
@@ -20,5 +21,24 @@ core::ParsedConfig load_config_file(const std::string& path);
 // and the snapshot is null; a file that cannot be read is an error of that file only.
 core::SnapshotBuild load_policy(const core::Config& config, std::uint64_t generation,
                                 const core::PolicySnapshot* previous = nullptr);
+
+// Whether the file at `path` reads as a tinyproxy config (core::looks_like_tinyproxy_config);
+// false when it cannot be read (load_config_file then says why).
+bool is_tinyproxy_config_file(const std::string& path);
+
+// A tinyproxy config file read and parsed, with egressd's settings for it
+// (core::tinyproxy_setup); problems of both, each naming the file and line.
+struct TinyproxyLoad {
+  core::TinyproxyConfig tinyproxy;
+  core::ParsedConfig parsed;
+};
+TinyproxyLoad load_tinyproxy_config_file(const std::string& path);
+
+// Reads the files a tinyproxy config names (the filter, the error templates) and builds
+// its snapshot (core::build_tinyproxy_snapshot): with any problem in them, none.
+// `config` is the setup of `tinyproxy` with the command line's overrides.
+core::SnapshotBuild load_tinyproxy_policy(const std::string& path,
+                                          const core::TinyproxyConfig& tinyproxy,
+                                          const core::Config& config, std::uint64_t generation);
 
 }  // namespace egressd::server

@@ -123,6 +123,18 @@ std::string allow_read(int ruleset, const std::string& path, bool folder) {
   return "";
 }
 
+// Grants removing files beneath `folder`.
+std::string allow_remove(int ruleset, const std::string& folder) {
+  Fd target{::open(folder.c_str(), O_PATH | O_CLOEXEC | O_DIRECTORY)};
+  if (target.fd < 0) return errno == ENOENT ? "" : folder + ": " + error_text(errno);
+  landlock_path_beneath_attr rule{};
+  rule.parent_fd = target.fd;
+  rule.allowed_access = LANDLOCK_ACCESS_FS_REMOVE_FILE;
+  if (::syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0)
+    return folder + ": " + error_text(errno);
+  return "";
+}
+
 std::string enter_landlock(const SandboxPaths& paths, SandboxState& state) {
   state.landlock_abi = landlock_abi();
   if (state.landlock_abi == 0) {
@@ -152,6 +164,10 @@ std::string enter_landlock(const SandboxPaths& paths, SandboxState& state) {
   for (const auto& file : paths.files) {
     if (auto why = allow_read(ruleset.fd, file, false); !why.empty())
       return "cannot allow reading " + why;
+  }
+  for (const auto& folder : paths.removable) {
+    if (auto why = allow_remove(ruleset.fd, folder); !why.empty())
+      return "cannot allow removing files in " + why;
   }
   if (::syscall(SYS_landlock_restrict_self, ruleset.fd, 0) != 0)
     return "cannot enter the Landlock sandbox: " + error_text(errno);
@@ -257,6 +273,19 @@ SandboxPaths sandbox_paths(const std::string& config_path, const std::string& ru
   // The sanitizers read the process's own maps and threads when they report.
   if (kSanitized) paths.folders.emplace_back("/proc/self");
   return paths;
+}
+
+std::string add_pid_file_folder(SandboxPaths& paths, const std::string& pid_file) {
+  const auto folder = absolute_of(pid_file).parent_path().lexically_normal();
+  for (const char* shared : {"/", "/run", "/var/run", "/tmp", "/var/tmp", "/dev/shm"}) {
+    if (folder == std::filesystem::path(shared)) {
+      return "the pid file " + pid_file + " is in " + folder.string() +
+             ", a folder shared with other programs: the sandbox keeps egressd from removing "
+             "it at exit (put it in a folder of its own, such as /run/egressd/)";
+    }
+  }
+  paths.removable.push_back(folder.string());
+  return "";
 }
 
 bool sandbox_allows(const SandboxPaths& paths, const std::string& path) {

@@ -12,6 +12,9 @@ namespace egressd::server {
 struct SandboxPaths {
   std::vector<std::string> folders;
   std::vector<std::string> files;
+  // Folders in which files may be removed (nothing else): the pid file's, so that it can
+  // be removed at exit (add_pid_file_folder()).
+  std::vector<std::string> removable;
 };
 
 // The paths egressd needs after start: the folder holding the config file (so that a
@@ -21,6 +24,12 @@ struct SandboxPaths {
 // /dev/urandom) where they exist. Relative paths are taken from the working directory.
 // An empty config path (no config file) adds nothing.
 SandboxPaths sandbox_paths(const std::string& config_path, const std::string& rules_dir);
+
+// Lets egressd remove its pid file at exit, by allowing file removal in the pid file's
+// folder: only when that folder is one of its own, not a shared one ("/", /run,
+// /var/run, /tmp, /var/tmp, /dev/shm), where that would allow removing other programs'
+// files. Returns "" or a warning saying why the pid file will stay behind.
+std::string add_pid_file_folder(SandboxPaths& paths, const std::string& pid_file);
 
 // True when `path` lies in one of `paths.folders` (lexically, after making it absolute):
 // a reload that moves the rules folder elsewhere cannot read it under the sandbox.

@@ -424,11 +424,12 @@ int Server::run() {
                policies_.current()->clients.size());
 
   asio::signal_set signals(control_io_, SIGINT, SIGTERM, SIGHUP);
+  signals.add(SIGUSR1);  // tinyproxy's reload signal; the same reload here
   bool stopping = false;
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int signal) {
     if (ec) return;
-    if (signal == SIGHUP) {
-      spdlog::info("SIGHUP: reloading");
+    if (signal == SIGHUP || signal == SIGUSR1) {
+      spdlog::info("{}: reloading", signal == SIGHUP ? "SIGHUP" : "SIGUSR1");
       reload();
       signals.async_wait(on_signal);
       return;
