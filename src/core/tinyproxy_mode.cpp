@@ -91,6 +91,26 @@ std::vector<std::string> tinyproxy_files(const TinyproxyConfig& tp) {
   return paths;
 }
 
+std::string_view tinyproxy_filter_pattern(std::string_view line, std::string& warning) {
+  warning.clear();
+  const auto blank = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+  };
+  while (!line.empty() && blank(line.front())) line.remove_prefix(1);
+  std::size_t end = 0;
+  while (end < line.size() && !blank(line[end]) &&
+         !(line[end] == '#' && (end == 0 || line[end - 1] != '\\'))) {
+    ++end;
+  }
+  std::string_view rest = line.substr(end);
+  while (!rest.empty() && blank(rest.front())) rest.remove_prefix(1);
+  if (!rest.empty() && rest.front() != '#' && end > 0 && blank(line[end])) {
+    warning = "tinyproxy reads a pattern up to its first blank, and so does egressd: \"" +
+              std::string(rest) + "\" is ignored";
+  }
+  return line.substr(0, end);
+}
+
 Result<std::string> tinyproxy_filter_rule(std::string_view line, FilterType type,
                                           bool case_sensitive, bool match_urls) {
   if (case_sensitive && !match_urls && has_upper(line)) {
@@ -122,13 +142,17 @@ ParsedRules parse_tinyproxy_filter(std::string_view path, std::string_view conte
     pos = end + 1;
     ++number;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
-    if (line.empty() || line.front() == '#') continue;
     if (line.find('\0') != std::string_view::npos) {
       out.problems.push_back(error_at(path, number, "a NUL byte in a filter line"));
       continue;
     }
+    std::string warning;
+    line = tinyproxy_filter_pattern(line, warning);
+    if (!warning.empty()) {
+      out.problems.push_back(
+          Problem{Problem::Severity::warning, std::string(path), number, std::move(warning)});
+    }
+    if (line.empty()) continue;
     auto rule = tinyproxy_filter_rule(line, tp.filter_type, tp.filter_case_sensitive,
                                       tp.filter_urls);
     if (!rule) {

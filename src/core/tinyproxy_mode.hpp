@@ -46,7 +46,14 @@ struct TinyproxyFiles {
 // tinyproxy takes them).
 std::vector<std::string> tinyproxy_files(const TinyproxyConfig& tp);
 
-// One filter line (trimmed, not a comment) as a rules-file regex: converted from
+// The pattern of one filter line (without its line end), read as tinyproxy reads it:
+// after leading blanks, the text up to the first blank or '#' not preceded by '\\'.
+// Empty: no pattern (a blank or comment line). `warning` is set when the line
+// holds more than the pattern that is not a comment: tinyproxy ignores it, and so does
+// egressd, but the writer probably meant something else.
+std::string_view tinyproxy_filter_pattern(std::string_view line, std::string& warning);
+
+// One filter pattern (tinyproxy_filter_pattern()) as a rules-file regex: converted from
 // `type` by filter_pattern_to_re2, and kept a regex where egressd would read it as a
 // literal form ("domain:", "host:", "ip:" at its start). With `case_sensitive` (tinyproxy
 // FilterCaseSensitive), a line with an upper-case letter is an error when matched
@@ -54,9 +61,9 @@ std::vector<std::string> tinyproxy_files(const TinyproxyConfig& tp);
 Result<std::string> tinyproxy_filter_rule(std::string_view line, FilterType type,
                                           bool case_sensitive, bool match_urls);
 
-// A filter file's lines as rules: one pattern per line, blanks around it trimmed, blank
-// lines and lines starting with '#' skipped, CR before LF dropped. Each rule keeps its
-// line number; each line that cannot be converted is an error naming `path` and it.
+// A filter file's lines as rules: one pattern per line (tinyproxy_filter_pattern()), CR
+// before LF dropped. Each rule keeps its line number; a line that cannot be converted is
+// an error naming `path` and it, one with ignored text a warning.
 ParsedRules parse_tinyproxy_filter(std::string_view path, std::string_view content,
                                    const TinyproxyConfig& tp);
 

@@ -243,17 +243,16 @@ class Importer {
       pos = end + 1;
       ++line_number;
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      std::string_view pattern = line;
-      while (!pattern.empty() && (pattern.front() == ' ' || pattern.front() == '\t')) {
-        pattern.remove_prefix(1);
-      }
-      while (!pattern.empty() && (pattern.back() == ' ' || pattern.back() == '\t')) {
-        pattern.remove_suffix(1);
-      }
-      if (pattern.empty() || pattern.front() == '#') {
+      std::string ignored;
+      const std::string_view pattern = core::tinyproxy_filter_pattern(line, ignored);
+      if (!ignored.empty()) warning(source, line_number, ignored);
+      if (pattern.empty()) {
+        // A comment stays a comment; a line tinyproxy ignores becomes one.
+        if (!line.empty() && line.front() != '#') out += "# ";
         out += std::string(line) + "\n";
         continue;
       }
+      if (pattern.size() < line.size()) out += "# " + std::string(line) + "\n";
       auto converted = core::tinyproxy_filter_rule(pattern, c.filter_type,
                                                    c.filter_case_sensitive, c.filter_urls);
       if (!converted) {

@@ -1112,7 +1112,7 @@ awaitable<bool> Session::tinyproxy_checks(const core::PolicySnapshot& snapshot,
     context_.limits.denied.fetch_add(1, std::memory_order_relaxed);
     spdlog::info("Unauthorized connection from \"{}\".", client_text_);
     co_return co_await send_tinyproxy(
-        behaviour, http::status::forbidden, "Access violation",
+        behaviour, http::status::forbidden, "Access denied",
         "The administrator of this proxy has not configured it to service requests from your "
         "host.");
   }
@@ -1121,7 +1121,7 @@ awaitable<bool> Session::tinyproxy_checks(const core::PolicySnapshot& snapshot,
     spdlog::info("proxy authentication {} addr={}",
                  credentials.empty() ? "missing" : "failed", client_text_);
     Headers headers;
-    headers.emplace_back("Proxy-Authenticate", "Basic realm=\"tinyproxy\"");
+    headers.emplace_back("Proxy-Authenticate", "Basic realm=\"Tinyproxy\"");
     co_return co_await send_tinyproxy(behaviour, http::status::proxy_authentication_required,
                                       "Proxy Authentication Required",
                                       "This proxy requires authentication.", std::move(headers));
@@ -1153,7 +1153,7 @@ awaitable<bool> Session::tinyproxy_refusal(const core::TinyproxyBehaviour& behav
   }
   if (decision.reason == core::Reason::not_admitted) {
     co_return co_await send_tinyproxy(
-        behaviour, http::status::forbidden, "Access violation",
+        behaviour, http::status::forbidden, "Access denied",
         "The administrator of this proxy has not configured it to service requests from your "
         "host.");
   }
