@@ -292,11 +292,27 @@ int main(int argc, char** argv) {
 
   // What the sandbox lets egressd read, once it is in it (set before any thread starts).
   auto sandboxed = std::make_shared<std::optional<egressd::server::SandboxPaths>>();
-  auto reloader = [options, config_path, tinyproxy_mode, sandboxed](
-                      std::uint64_t generation, const egressd::core::PolicySnapshot* previous) {
+  auto reloader = [options, config_path, tinyproxy_mode, sandboxed, running = parsed.config,
+                   running_tinyproxy = tinyproxy](std::uint64_t generation,
+                                                  const egressd::core::PolicySnapshot* previous) {
     egressd::core::TinyproxyConfig retinyproxy;
     egressd::core::TinyproxyConfig* rtp = tinyproxy_mode ? &retinyproxy : nullptr;
     auto reparsed = load_config(options, rtp);
+    if (!egressd::core::has_errors(reparsed.problems)) {
+      auto changed = egressd::core::settings_needing_restart(running, reparsed.config);
+      if (rtp != nullptr) {
+        std::erase(changed, "via_name");  // part of the snapshot in tinyproxy mode
+        if (rtp->log_file != running_tinyproxy.log_file) changed.emplace_back("LogFile");
+        if (rtp->syslog != running_tinyproxy.syslog) changed.emplace_back("Syslog");
+        if (rtp->log_level != running_tinyproxy.log_level) changed.emplace_back("LogLevel");
+        if (rtp->pid_file != running_tinyproxy.pid_file) changed.emplace_back("PidFile");
+      }
+      for (const auto& name : changed) {
+        reparsed.problems.push_back(Problem{Problem::Severity::warning, config_path, 0,
+                                            name + " changed: it takes effect when egressd "
+                                                   "restarts"});
+      }
+    }
     std::vector<std::string> needed{reparsed.config.rules_dir};
     if (rtp != nullptr) needed = egressd::core::tinyproxy_files(*rtp);
     for (const auto& path : needed) {

@@ -813,4 +813,22 @@ ParsedConfig parse_config(std::string_view file_path, std::string_view content) 
   return reader.read(content);
 }
 
+std::vector<std::string> settings_needing_restart(const Config& running, const Config& reloaded) {
+  std::vector<std::string> changed;
+  const auto note = [&](bool same, const char* name) {
+    if (!same) changed.emplace_back(name);
+  };
+  note(running.listen == reloaded.listen, "listen");
+  note(running.user == reloaded.user, "user");
+  note(running.workers == reloaded.workers, "workers");
+  note(running.sandbox == reloaded.sandbox, "sandbox");
+  note(running.control_socket == reloaded.control_socket, "control_socket");
+  note(running.dns_servers == reloaded.dns_servers, "dns servers");
+  note(running.dns_cache_max_ttl == reloaded.dns_cache_max_ttl, "dns max_ttl");
+  note(running.via_name == reloaded.via_name, "via_name");
+  note(running.timeouts == reloaded.timeouts, "timeouts");
+  note(running.limits == reloaded.limits, "limits");
+  return changed;
+}
+
 }  // namespace egressd::core

@@ -56,6 +56,8 @@ struct Timeouts {
   std::chrono::seconds tunnel_idle{900};   // no byte in either direction of a CONNECT tunnel
   std::chrono::seconds idle_origin{30};    // an origin connection kept for the client's next
                                            // connection (0: closed with the client's)
+
+  friend bool operator==(const Timeouts&, const Timeouts&) = default;
 };
 
 struct Limits {
@@ -65,6 +67,8 @@ struct Limits {
   std::size_t chunk_extension_bytes = 256; // one chunk's extensions (400 beyond)
   std::size_t connections = 10000;         // open client connections in all (0: no cap)
   std::size_t connections_per_client = 256;  // open connections of one client (0: no cap)
+
+  friend bool operator==(const Limits&, const Limits&) = default;
 };
 
 struct ClientSettings {
@@ -103,6 +107,11 @@ struct ParsedConfig {
   Config config;      // defaults where the file says nothing; meaningful only without errors
   Problems problems;  // every problem found, each with file:line
 };
+
+// The settings a reload cannot change, which `reloaded` has changed from `running`: their
+// names as the config writes them ("listen", "timeouts", "limits", "user", ...). They take
+// effect at the next start.
+std::vector<std::string> settings_needing_restart(const Config& running, const Config& reloaded);
 
 // Parses a TOML config file. Unknown keys, wrong types and invalid values are errors
 // with the line they are on; parsing continues to report as many problems as possible.

@@ -73,3 +73,14 @@ def test_request_in_flight_survives_a_reload(egressd, make_origin):
     t.join(timeout=20)
     assert result["r"].status == 200 and result["r"].body == b"done", result["r"].describe()
     assert get(proxy, "http://allowed.test:%d/" % origin.port).status == 403
+
+
+def test_a_reload_names_the_settings_that_wait_for_a_restart(egressd, origin):
+    proxy = egressd(rules=two_clients(), http_ports=[origin.port])
+    config = proxy.workdir / "egressd.toml"
+    text = config.read_text()
+    config.write_text(text + "\n[timeouts]\nidle_client = 5\n")
+    lines = reload(proxy, r"reloaded rules generation=2")
+    assert any("timeouts changed: it takes effect when egressd restarts" in line
+               for line in lines), "\n".join(lines)
+    assert get(proxy, "http://other.test:%d/" % origin.port).status == 403  # still serving
