@@ -24,6 +24,7 @@ install(TARGETS egressd egressctl RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(FILES README.md
   docs/architecture.md docs/configuration.md docs/control-protocol.md docs/egressctl.md
   docs/qubes.md docs/rules.md docs/framing.md docs/security.md docs/performance.md
+  docs/tinyproxy-mode.md
   DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES packaging/config/rules-example/work.10.137.0.12
   DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/rules)

@@ -350,10 +350,11 @@ std::string render_tinyproxy_page(const TinyproxyBehaviour& behaviour, const Tin
   out.reserve(tmpl.size() + 256);
   std::size_t pos = 0;
   while (pos < tmpl.size()) {
-    const std::size_t open = tmpl.find('{', pos);
-    if (open == std::string_view::npos) break;
-    const std::size_t close = tmpl.find('}', open + 1);
+    if (tmpl.find('{', pos) == std::string_view::npos) break;
+    const std::size_t close = tmpl.find('}', tmpl.find('{', pos) + 1);
     if (close == std::string_view::npos) break;
+    // The '{' nearest the '}': in "x { {cause}" the name is "cause".
+    const std::size_t open = tmpl.rfind('{', close);
     const std::string_view name = tmpl.substr(open + 1, close - open - 1);
     const auto it = std::find_if(values.begin(), values.end(),
                                  [&](const auto& entry) { return entry.first == name; });

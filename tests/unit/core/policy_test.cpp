@@ -469,5 +469,78 @@ TEST_F(DecideTest, StoppedDeniesEverythingEvenWhenLearning) {
   EXPECT_EQ(d.client->label, "work");
 }
 
+
+AccessRule access_rule(std::string_view network, bool allow, int line) {
+  const auto parsed = parse_network(network);
+  EXPECT_TRUE(parsed.ok()) << network;
+  return AccessRule{parsed.ok() ? *parsed : Network{}, allow, line};
+}
+
+TEST(Admitted, NoRulesAdmitsEveryone) {
+  EXPECT_TRUE(admitted({}, ip("10.0.0.1")));
+  EXPECT_TRUE(admitted({}, ip("192.168.1.1")));
+  EXPECT_TRUE(admitted({}, ip("fd00::1")));
+}
+
+TEST(Admitted, FirstRuleThatHoldsTheClientDecides) {
+  const std::vector<AccessRule> deny_first = {access_rule("10.1.0.0/16", false, 1),
+                                              access_rule("10.0.0.0/8", true, 2)};
+  EXPECT_FALSE(admitted(deny_first, ip("10.1.2.3")));
+  EXPECT_TRUE(admitted(deny_first, ip("10.2.3.4")));
+
+  const std::vector<AccessRule> allow_first = {access_rule("10.0.0.0/8", true, 1),
+                                               access_rule("10.1.0.0/16", false, 2)};
+  EXPECT_TRUE(admitted(allow_first, ip("10.1.2.3")));
+  EXPECT_TRUE(admitted(allow_first, ip("10.2.3.4")));
+
+  const std::vector<AccessRule> single = {access_rule("10.0.0.5", true, 1)};
+  EXPECT_TRUE(admitted(single, ip("10.0.0.5")));
+  EXPECT_FALSE(admitted(single, ip("10.0.0.6")));
+}
+
+TEST(Admitted, NoRuleHoldsTheClientRefuses) {
+  const std::vector<AccessRule> allow = {access_rule("10.0.0.0/8", true, 1),
+                                         access_rule("fd00::/8", true, 2)};
+  EXPECT_FALSE(admitted(allow, ip("192.168.1.1")));
+  EXPECT_FALSE(admitted(allow, ip("2001:db8::1")));
+  EXPECT_TRUE(admitted(allow, ip("fd00::1")));
+  // Deny lines alone refuse everyone else too, as tinyproxy does.
+  const std::vector<AccessRule> deny = {access_rule("10.1.0.0/16", false, 1)};
+  EXPECT_FALSE(admitted(deny, ip("10.1.2.3")));
+  EXPECT_FALSE(admitted(deny, ip("192.168.1.1")));
+}
+
+TEST_F(DecideTest, NormalSnapshotsLeaveTheTinyproxyFieldsEmpty) {
+  EXPECT_TRUE(snapshot_->access.empty());
+  EXPECT_EQ(snapshot_->everyone, nullptr);
+  EXPECT_FALSE(snapshot_->any_http_port);
+  EXPECT_FALSE(snapshot_->any_connect_port);
+  EXPECT_EQ(snapshot_->tinyproxy, nullptr);
+
+  // Unknown clients are still decided by unknown_clients, ports by the configured lists.
+  Decision d = decide_for("10.0.0.3", "example.com", 80);
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::unknown_client_denied);
+  EXPECT_EQ(d.client, nullptr);
+  d = decide_for("10.0.0.1", "example.com", 8081);
+  EXPECT_EQ(d.reason, Reason::port_not_allowed);
+  d = decide_for("10.0.0.2", "example.com", 8443, true);
+  EXPECT_EQ(d.reason, Reason::port_not_allowed);
+  EXPECT_TRUE(decide_for("10.0.0.1", "example.com", 80).allowed());
+}
+
+TEST_F(DecideTest, AccessRulesAreCheckedBeforeTheClientsRules) {
+  PolicySnapshot restricted = *snapshot_;
+  restricted.access = {access_rule("10.0.0.1", true, 1)};
+  EXPECT_TRUE(decide_for("10.0.0.1", "example.com", 80, false, &restricted).allowed());
+  // A client with a rules file that would allow the host is still refused.
+  const Decision d = decide_for("10.0.0.2", "example.com", 80, false, &restricted);
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::not_admitted);
+  EXPECT_EQ(d.client, nullptr);
+  EXPECT_EQ(reason_code(Reason::not_admitted), "not-admitted");
+  EXPECT_FALSE(reason_text(Reason::not_admitted).empty());
+}
+
 }  // namespace
 }  // namespace egressd::core
