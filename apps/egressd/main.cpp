@@ -174,6 +174,7 @@ std::string set_up_tinyproxy_log(const egressd::core::TinyproxyConfig& tinyproxy
 }  // namespace
 
 int main(int argc, char** argv) {
+  egressd::server::block_reload_signals();
   CLI::App app{"egressd: an egress-filtering HTTP/HTTPS forward proxy with per-client allow-lists"};
   Options options;
   app.add_option("-c,--config", options.config_path,

@@ -408,6 +408,22 @@ std::size_t Server::close_all_connections() {
   return closed;
 }
 
+void block_reload_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void unblock_reload_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR1);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
   for (auto& worker : workers_) {
@@ -438,6 +454,8 @@ int Server::run() {
     stopping = true;
   };
   signals.async_wait(on_signal);
+  // Held back since start (block_reload_signals()): one that came meanwhile is taken now.
+  unblock_reload_signals();
   if (control_) control_->start();
   update_watch(*policies_.current());
   schedule_address_refresh();

@@ -19,6 +19,13 @@
 
 namespace egressd::server {
 
+// SIGHUP and SIGUSR1 end a process that has not set a handler for them. main() blocks
+// them first thing (every thread started later inherits that), and Server::run() takes
+// them on the control thread once its handler is in place: a reload asked for while
+// egressd starts happens once it serves, instead of killing it.
+void block_reload_signals();
+void unblock_reload_signals();
+
 // Builds a new snapshot from disk (config and rules as they are now); `previous` is the
 // snapshot in force, whose rules a client keeps when its file has errors now.
 using Reloader = std::function<core::SnapshotBuild(std::uint64_t generation,

@@ -84,3 +84,14 @@ def test_a_reload_names_the_settings_that_wait_for_a_restart(egressd, origin):
     assert any("timeouts changed: it takes effect when egressd restarts" in line
                for line in lines), "\n".join(lines)
     assert get(proxy, "http://other.test:%d/" % origin.port).status == 403  # still serving
+
+
+def test_a_sighup_while_egressd_starts_reloads_instead_of_killing_it(egressd):
+    # SIGHUP's default action ends a process: before the fix, one start in a few died of
+    # a SIGHUP sent right after "listening", before the handler was in place.
+    for _ in range(10):
+        proxy = egressd(rules=two_clients())
+        proxy.proc.send_signal(signal.SIGHUP)
+        proxy.wait_log(r"reloaded rules generation=2")
+        assert proxy.proc.poll() is None, proxy.log_tail()
+
