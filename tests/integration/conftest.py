@@ -4,6 +4,7 @@ shows the egressd log tail when a test fails."""
 
 import hashlib
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -78,6 +79,17 @@ def _merge(base, extra):
         else:
             out[key] = value
     return out
+
+
+@pytest.fixture
+def closed_port():
+    """A port bound but not listening: connecting to it is refused at once."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    try:
+        yield s.getsockname()[1]
+    finally:
+        s.close()
 
 
 @pytest.fixture

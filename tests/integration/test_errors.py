@@ -1,7 +1,6 @@
 """What a client gets when the upstream side fails (502, 504) or when its own request is
 malformed (400 family); in every refusal the origin must see nothing."""
 
-import socket
 import time
 
 import pytest
@@ -18,17 +17,6 @@ def rules():
 
 def is_html(r):
     return r.header("content-type", "").split(";")[0].strip().lower() == "text/html"
-
-
-@pytest.fixture
-def closed_port():
-    """A port bound but not listening: connecting to it is refused at once."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    try:
-        yield s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def test_connect_refused_gives_502(egressd, closed_port):

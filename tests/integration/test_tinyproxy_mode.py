@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import socket
 import time
 
 import pytest
@@ -115,17 +114,6 @@ def parent():
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-def closed_port():
-    """A port bound but not listening: connecting to it is refused at once."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    try:
-        yield s.getsockname()[1]
-    finally:
-        s.close()
 
 
 # ---- clients --------------------------------------------------------------------------
