@@ -72,5 +72,12 @@ PREFIX ?= /usr
 install: build
 	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD_DIR) --prefix "$(PREFIX)"
 
+# The Debian package of a release build: build/deb/egressd_VERSION_ARCH.deb
+# (scripts/build-deb.sh; install it with: apt-get install ./build/deb/egressd_*.deb).
+.PHONY: deb
+deb:
+	@$(MAKE) --no-print-directory PRESET=release build
+	@./scripts/build-deb.sh build/release build/deb
+
 clean:
 	rm -rf build
