@@ -79,5 +79,11 @@ deb:
 	@$(MAKE) --no-print-directory PRESET=release build
 	@./scripts/build-deb.sh build/release build/deb
 
+# The RPM for Fedora templates, built from the committed source by rpmbuild (where it
+# is available): build/rpm/RPMS/ and build/rpm/SRPMS/.
+.PHONY: rpm
+rpm:
+	@./scripts/build-rpm.sh build/rpm
+
 clean:
 	rm -rf build

@@ -2,6 +2,7 @@
 installs it on this machine, the installed binaries check their config and serve a
 request, and a purge takes everything away again."""
 
+import fnmatch
 import os
 import subprocess
 import time
@@ -126,3 +127,57 @@ def test_installed_package_checks_its_config_serves_and_purges_clean(installed, 
     for path in INSTALLED:
         assert not os.path.exists(path), path
     assert not os.path.exists("/etc/egressd")
+
+
+def spec_files(spec):
+    """The %files entries of a spec as rpmspec expands them: (path, is_dir_entry)."""
+    _, text = run("rpmspec", "-P", "--define", "_unitdir /usr/lib/systemd/system",
+                  "--define", "_docdir /usr/share/doc", spec)
+    entries = []
+    in_files = False
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("%"):
+            word = line.split()[0]
+            if word == "%files":
+                in_files = True
+                continue
+            if in_files and word not in ("%dir", "%config(noreplace)", "%doc"):
+                in_files = False
+        if not in_files or not line:
+            continue
+        is_dir = line.startswith("%dir ")
+        path = line.split()[-1]
+        entries.append((path, is_dir))
+    return entries
+
+
+def test_the_rpm_spec_parses_and_lists_exactly_what_cmake_installs(tmp_path):
+    stage = tmp_path / "stage"
+    env = dict(os.environ, DESTDIR=str(stage))
+    subprocess.run(["cmake", "--install", str(egressd_binary().parent), "--prefix", "/usr"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    installed = sorted("/" + str(p.relative_to(stage)) for p in stage.rglob("*")
+                       if p.is_file())
+    spec = tmp_path / "egressd.spec"
+    spec.write_text((REPO / "packaging/rpm/egressd.spec").read_text()
+                    .replace("@VERSION@", "0.1.0"))
+    entries = spec_files(spec)
+    assert entries, "no %files entries found"
+
+    def covers(entry, path):
+        pattern, is_dir = entry
+        if pattern.endswith("/"):
+            return path.startswith(pattern)
+        if is_dir:
+            return False
+        return fnmatch.fnmatchcase(path, pattern)
+
+    uncovered = [p for p in installed if not any(covers(e, p) for e in entries)]
+    assert not uncovered, "installed but not in the spec's files list: " + repr(uncovered)
+    unused = [e for e in entries
+              if not e[1] and not any(covers(e, p) for p in installed)]
+    assert not unused, "in the spec's files list but not installed: " + repr(unused)
+    dirs = [e[0] for e in entries if e[1]]
+    for folder in dirs:
+        assert (stage / folder.lstrip("/")).is_dir(), folder
