@@ -3,7 +3,7 @@ PRESET ?= dev
 BUILD_DIR := build/$(PRESET)
 PYTEST := /usr/bin/python3 -m pytest
 
-.PHONY: all deps build run test suite unit-test integration-test test-asan fuzz bench format tidy clean
+.PHONY: all deps build browser-deps run test suite unit-test integration-test test-asan fuzz bench format tidy clean
 
 all: build
 
@@ -21,7 +21,17 @@ run: build
 unit-test: build
 	@ctest --preset $(PRESET) --output-on-failure
 
-integration-test: build
+# The browser tests' Node packages (playwright-core, pinned in tests/browser/package-lock.json)
+# from the npm registry, installed when node_modules is missing or older than the lock file.
+# No browser is downloaded: the tests drive Debian's chromium.
+BROWSER_DIR := tests/browser
+browser-deps: $(BROWSER_DIR)/node_modules/.installed
+
+$(BROWSER_DIR)/node_modules/.installed: $(BROWSER_DIR)/package-lock.json $(BROWSER_DIR)/package.json | deps
+	@PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix $(BROWSER_DIR) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+integration-test: build browser-deps
 	@EGRESSD_BIN=$(CURDIR)/$(BUILD_DIR)/egressd $(PYTEST) tests/integration
 
 suite: unit-test integration-test

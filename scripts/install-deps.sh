@@ -7,9 +7,15 @@ build-essential cmake ninja-build pkg-config
 libboost-dev libre2-dev libc-ares-dev libfmt-dev libspdlog-dev libcli11-dev
 libtomlplusplus-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
 libpsl-dev publicsuffix libseccomp-dev
-python3 python3-pytest python3-yaml curl openssl iproute2 nftables iptables
-tinyproxy
+python3 python3-pytest python3-yaml curl openssl iproute2 nftables iptables groff-base
+tinyproxy rpm
+chromium nodejs
 "
+# npm installs the browser tests' Node packages (tests/browser). A nodejs that carries its
+# own npm (NodeSource's: it conflicts with Debian's npm package) is enough as it is.
+if ! command -v npm >/dev/null 2>&1; then
+  PACKAGES="$PACKAGES npm"
+fi
 
 missing=""
 for p in $PACKAGES; do
