@@ -4,6 +4,9 @@
 #   PREFIX/sbin/egressd, egressctl
 #   PREFIX/lib/systemd/system/egressd.service, egressd-qubes.service
 #   PREFIX/share/doc/egressd/...                 README, docs, example rules
+#   PREFIX/share/man/man8/egressd.8, egressctl.8 manual pages (uncompressed)
+#   PREFIX/share/man/man5/egressd.toml.5, egressd-rules.5
+#   PREFIX/share/bash-completion/completions/egressctl
 #   /etc/egressd/egressd.toml, qubes.toml        kept when they already exist
 #   /etc/egressd/rules/                          empty rules folder of the plain unit
 #   /etc/qubes/qubes-firewall.d/50-egressd       re-opens the port when qubes-firewall starts
@@ -30,6 +33,19 @@ install(FILES packaging/config/rules-example/work.10.137.0.12
   DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/rules)
 install(FILES packaging/config/egressd.toml packaging/config/qubes.toml
   DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+
+# Manual pages and the bash completion (loaded on demand by bash-completion, by the
+# command's name: hence no .bash suffix).
+install(FILES packaging/man/egressd.8 packaging/man/egressctl.8
+  DESTINATION ${CMAKE_INSTALL_MANDIR}/man8
+  PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+install(FILES packaging/man/egressd.toml.5 packaging/man/egressd-rules.5
+  DESTINATION ${CMAKE_INSTALL_MANDIR}/man5
+  PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+install(FILES packaging/completion/egressctl.bash
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
+  RENAME egressctl
+  PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 
 # What install time needs from configure time; the rest is evaluated by cmake --install,
 # where CMAKE_INSTALL_PREFIX is the final prefix (--prefix included).

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Builds the Debian package from a build folder: installs it into a staging folder with
-# cmake --install (prefix /usr), strips the binaries, computes Depends from the shared
-# libraries they use (dpkg-shlibdeps), marks every file under /etc as a conffile, and
-# packs it with dpkg-deb. Prints the path of the package.
+# cmake --install (prefix /usr), strips the binaries, compresses the man pages, computes
+# Depends from the shared libraries they use (dpkg-shlibdeps), marks every file under
+# /etc as a conffile, and packs it with dpkg-deb. Prints the path of the package.
 #
 #   scripts/build-deb.sh BUILD_DIR OUT_DIR
 set -eu
@@ -26,6 +26,9 @@ DESTDIR="$stage" cmake --install "$build" --prefix /usr >/dev/null
 for binary in "$stage/usr/sbin/egressd" "$stage/usr/sbin/egressctl"; do
   strip --strip-unneeded --remove-section=.comment --remove-section=.note "$binary"
 done
+
+# Debian's man pages are compressed (and reproducibly: no name, no time stamp).
+find "$stage/usr/share/man" -type f -name '*.[0-9]' -exec gzip -9n {} +
 
 # dpkg-shlibdeps reads debian/control of the folder it runs in.
 mkdir -p "$work/debian"

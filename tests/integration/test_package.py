@@ -19,7 +19,9 @@ INSTALLED = ["/usr/sbin/egressd", "/usr/sbin/egressctl",
              "/usr/lib/systemd/system/egressd-qubes.service",
              "/etc/egressd/egressd.toml", "/etc/egressd/qubes.toml",
              "/etc/qubes/qubes-firewall.d/50-egressd",
-             "/usr/share/doc/egressd/README.md"]
+             "/usr/share/doc/egressd/README.md", "/usr/share/man/man8/egressd.8.gz",
+             "/usr/share/man/man5/egressd.toml.5.gz",
+             "/usr/share/bash-completion/completions/egressctl"]
 
 
 def run(*args, check=True, timeout=120):
