@@ -335,7 +335,13 @@ class ConfigReader {
           }
         }
       } else if (key == "control_socket") {
-        if (const std::string* path = as_string(key, node)) read_control_socket(key, node, *path);
+        if (const std::string* path = as_string(key, node)) {
+          read_control_socket(key, node, *path, config.control_socket);
+        }
+      } else if (key == "qrexec_socket") {
+        if (const std::string* path = as_string(key, node)) {
+          read_control_socket(key, node, *path, config.qrexec_socket);
+        }
       } else if (key == "user") {
         if (const std::string* name = as_string(key, node)) config.user = *name;
       } else if (key == "allow_destinations") {
@@ -438,10 +444,11 @@ class ConfigReader {
   }
 
   // Empty turns the socket off; otherwise an absolute path that fits in sun_path.
+  // control_socket and qrexec_socket: an absolute unix socket path, or "" for none.
   void read_control_socket(const std::string& key, const toml::node& node,
-                           const std::string& path) {
+                           const std::string& path, std::string& target) {
     if (path.empty()) {
-      out_.config.control_socket.clear();
+      target.clear();
       return;
     }
     if (path.front() != '/') {
@@ -460,7 +467,7 @@ class ConfigReader {
       error(line_of(node.source()), quoted(key) + " must not contain a NUL byte");
       return;
     }
-    out_.config.control_socket = path;
+    target = path;
   }
 
   std::optional<ListMode> read_mode(const std::string& key, const toml::node& node) {
@@ -823,6 +830,7 @@ std::vector<std::string> settings_needing_restart(const Config& running, const C
   note(running.workers == reloaded.workers, "workers");
   note(running.sandbox == reloaded.sandbox, "sandbox");
   note(running.control_socket == reloaded.control_socket, "control_socket");
+  note(running.qrexec_socket == reloaded.qrexec_socket, "qrexec_socket");
   note(running.dns_servers == reloaded.dns_servers, "dns servers");
   note(running.dns_cache_max_ttl == reloaded.dns_cache_max_ttl, "dns max_ttl");
   note(running.via_name == reloaded.via_name, "via_name");

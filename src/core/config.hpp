@@ -96,6 +96,9 @@ struct Config {
   std::string via_name = "egressd";               // pseudonym in the Via header
   // Unix socket of the control protocol (docs/control-protocol.md); empty: no socket.
   std::string control_socket = "/run/egressd/control.sock";
+  // Unix socket of the qrexec service egress.Proxy (identity by qube name: core/qrexec);
+  // empty: none. With it, a rules file named after a qube (no address) is that qube's.
+  std::string qrexec_socket;
   Timeouts timeouts;
   Limits limits;
   // Parent proxies ([upstreams.NAME]) and the [[routes]] that choose them; no route:

@@ -1,12 +1,14 @@
 // Policy snapshots built from the rules folder, and the decision for one request.
 #include "core/policy.hpp"
 
+#include "core/qrexec.hpp"
 #include <algorithm>
 #include <map>
 #include <numeric>
 #include <utility>
 
 #include "core/client_file.hpp"
+#include "core/qrexec.hpp"
 
 namespace egressd::core {
 
@@ -66,10 +68,18 @@ SnapshotBuild build_snapshot(const Config& config, const std::vector<SourceFile>
   for (const std::size_t index : order) {
     const SourceFile& file = files[index];
     if (is_ignored_file_name(file.name)) continue;
-    const auto name = parse_client_file_name(file.name);
+    auto name = parse_client_file_name(file.name);
+    // With qrexec, a file named after a qube (or a profile) is that caller's.
+    if (!name && !config.qrexec_socket.empty() && is_qube_name(file.name)) {
+      name = ClientFileName{file.name, qube_address(file.name)};
+    }
     if (!name) {
-      out.problems.push_back(Problem{Problem::Severity::warning, file.path, 0,
-                                     "not a rules file name (expected <label>.<ip>); skipped"});
+      out.problems.push_back(Problem{
+          Problem::Severity::warning, file.path, 0,
+          config.qrexec_socket.empty()
+              ? "not a rules file name (expected <label>.<ip>; a file named after a qube needs "
+                "qrexec_socket); skipped"
+              : "not a rules file name (expected <label>.<ip> or a qube's name); skipped"});
       continue;
     }
     const IpAddress address = name->address.unmapped();

@@ -177,13 +177,19 @@ awaitable<error_code> read_head(beast::tcp_stream& stream, beast::flat_buffer& b
 
 class Session final : public Abortable {
  public:
-  Session(WorkerContext& context, tcp::socket socket, const tcp::endpoint& peer)
+  Session(WorkerContext& context, tcp::socket socket, const tcp::endpoint& peer,
+          std::string_view early)
       : context_(context),
         timeouts_(context.settings.timeouts),
         client_(std::move(socket)),
         buffer_(context.settings.limits.header_bytes + kBodyChunk),
         client_address_(to_core(peer.address()).unmapped()),
-        client_text_(client_address_.to_string()) {}
+        client_text_(client_address_.to_string()) {
+    if (!early.empty()) {
+      buffer_.commit(asio::buffer_copy(buffer_.prepare(early.size()),
+                                       asio::buffer(early.data(), early.size())));
+    }
+  }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
   ~Session() {
@@ -1168,9 +1174,10 @@ awaitable<bool> Session::tinyproxy_refusal(const core::TinyproxyBehaviour& behav
 
 }  // namespace
 
-awaitable<void> run_session(WorkerContext& context, tcp::socket client, tcp::endpoint peer) {
+awaitable<void> run_session(WorkerContext& context, tcp::socket client, tcp::endpoint peer,
+                            std::string early) {
   try {
-    Session session(context, std::move(client), peer);
+    Session session(context, std::move(client), peer, early);
     co_await session.run();
   } catch (const std::exception& e) {
     spdlog::error("session ended by an internal error: {}", e.what());

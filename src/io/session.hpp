@@ -52,6 +52,8 @@ struct WorkerContext {
 // context.learning has what its rules deny allowed and recorded. `peer` is the client's
 // address as accept() returned it; `client` should have TCP_NODELAY set (accepted sockets
 // inherit it from the listener).
-awaitable<void> run_session(WorkerContext& context, tcp::socket client, tcp::endpoint peer);
+// `early`: bytes of the client's stream already read (after a qrexec descriptor).
+awaitable<void> run_session(WorkerContext& context, tcp::socket client, tcp::endpoint peer,
+                            std::string early = {});
 
 }  // namespace egressd::io

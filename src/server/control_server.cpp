@@ -57,47 +57,59 @@ bool socket_answers(const std::string& path) {
 
 }  // namespace
 
-bool ControlServer::open(const std::string& path, std::string& error) {
-  const auto fail = [&](const std::string& why) {
-    error = "cannot open the control socket " + path + ": " + why;
-    return false;
-  };
+bool open_private_socket(local_protocol::acceptor& acceptor, const std::string& path,
+                         std::string& why) {
   const auto slash = path.rfind('/');
   if (slash != std::string::npos && slash > 0) {
-    std::string why;
-    if (!make_folders(path.substr(0, slash), why)) return fail(why);
+    if (!make_folders(path.substr(0, slash), why)) return false;
   }
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return fail("the file exists and is not a socket");
-    if (socket_answers(path)) return fail("another egressd is answering on it");
+    if (!S_ISSOCK(st.st_mode)) {
+      why = "the file exists and is not a socket";
+      return false;
+    }
+    if (socket_answers(path)) {
+      why = "another egressd is answering on it";
+      return false;
+    }
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-      return fail("cannot remove the stale socket: " + system_error(errno));
+      why = "cannot remove the stale socket: " + system_error(errno);
+      return false;
     }
   }
 
   error_code ec;
-  acceptor_.open(local_protocol(), ec);
-  if (ec) return fail(ec.message());
+  acceptor.open(local_protocol(), ec);
+  if (ec) {
+    why = ec.message();
+    return false;
+  }
   // Nobody but the owner (root) may ever connect, not even between bind and chmod.
   const mode_t old_mask = ::umask(0177);
-  acceptor_.bind(local_protocol::endpoint(path), ec);
+  acceptor.bind(local_protocol::endpoint(path), ec);
   ::umask(old_mask);
+  if (!ec && ::chmod(path.c_str(), 0600) != 0) {
+    ec = error_code(errno, boost::system::system_category());
+  }
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    acceptor_.close();
-    return fail(ec.message());
+    why = ec.message();
+    error_code ignored;
+    acceptor.close(ignored);
+    ::unlink(path.c_str());
+    return false;
+  }
+  return true;
+}
+
+bool ControlServer::open(const std::string& path, std::string& error) {
+  std::string why;
+  if (!open_private_socket(acceptor_, path, why)) {
+    error = "cannot open the control socket " + path + ": " + why;
+    return false;
   }
   path_ = path;
-  if (::chmod(path.c_str(), 0600) != 0) {
-    const std::string why = system_error(errno);
-    close();
-    return fail(why);
-  }
-  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    close();
-    return fail(ec.message());
-  }
   spdlog::info("control socket path={}", core::log_value(path));
   return true;
 }

@@ -27,6 +27,12 @@ namespace egressd::server {
 // Serves the control socket on the io_context it is given (the control thread's). Each
 // connection is its own coroutine with a bounded line and an idle deadline, so one slow
 // or hostile client cannot hold up another.
+// Opens a listening unix socket at `path` that only its owner (root) may connect to:
+// folders made as needed (0755), a stale socket replaced, a live one (another egressd
+// answers) or another kind of file refused. Returns false and sets `why` otherwise.
+bool open_private_socket(io::asio::local::stream_protocol::acceptor& acceptor,
+                         const std::string& path, std::string& why);
+
 class ControlServer {
  public:
   static constexpr std::size_t kMaxLine = 64 * 1024;

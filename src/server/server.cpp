@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <array>
@@ -16,6 +17,7 @@
 
 #include "io/asio.hpp"
 #include "io/log_sink.hpp"
+#include "io/qrexec_session.hpp"
 #include "io/resolver.hpp"
 #include "io/session.hpp"
 #include "io/upstream.hpp"
@@ -144,6 +146,16 @@ bool Server::listen(std::string& error) {
       control_.reset();
       return false;
     }
+  }
+  if (!config_.qrexec_socket.empty()) {
+    qrexec_ = std::make_unique<asio::local::stream_protocol::acceptor>(control_io_);
+    std::string why;
+    if (!open_private_socket(*qrexec_, config_.qrexec_socket, why)) {
+      error = "cannot open the qrexec socket " + config_.qrexec_socket + ": " + why;
+      qrexec_.reset();
+      return false;
+    }
+    spdlog::info("qrexec socket path={}", core::log_value(config_.qrexec_socket));
   }
   for (const auto& listen : config_.listen) {
     tcp::endpoint endpoint(io::to_asio(listen.address), listen.port);
@@ -408,6 +420,35 @@ std::size_t Server::close_all_connections() {
   return closed;
 }
 
+io::awaitable<void> Server::qrexec_accept_loop() {
+  for (;;) {
+    error_code ec;
+    auto connection = co_await qrexec_->async_accept(io::with_ec(ec));
+    if (ec) {
+      if (!qrexec_->is_open()) co_return;
+      spdlog::warn("qrexec: accept failed error={}", core::log_value(ec.message()));
+      continue;
+    }
+    // The session reads and writes bytes only, so the worker serves the unix socket
+    // through a tcp::socket of its own event loop: the same session code for both.
+    const int fd = ::dup(connection.native_handle());
+    connection.close(ec);
+    if (fd < 0) continue;
+    Worker& worker = *workers_[next_qrexec_worker_++ % workers_.size()];
+    asio::post(worker.io, [w = &worker, fd] {
+      tcp::socket client(w->io);
+      error_code assign_error;
+      client.assign(tcp::v6(), fd, assign_error);
+      if (assign_error) {
+        ::close(fd);
+        return;
+      }
+      asio::co_spawn(w->io, io::run_qrexec_session(w->context, std::move(client)),
+                     asio::detached);
+    });
+  }
+}
+
 void block_reload_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -457,6 +498,7 @@ int Server::run() {
   // Held back since start (block_reload_signals()): one that came meanwhile is taken now.
   unblock_reload_signals();
   if (control_) control_->start();
+  if (qrexec_) asio::co_spawn(control_io_, qrexec_accept_loop(), asio::detached);
   update_watch(*policies_.current());
   schedule_address_refresh();
   while (!stopping && control_io_.run_one() > 0) {
@@ -467,6 +509,11 @@ int Server::run() {
   address_timer_.cancel();
   release_timer_.cancel();
   if (control_) control_->close();
+  if (qrexec_) {
+    error_code ignored;
+    qrexec_->close(ignored);
+    ::unlink(config_.qrexec_socket.c_str());
+  }
   error_code cancel_error;
   signals.cancel(cancel_error);
   control_io_.restart();

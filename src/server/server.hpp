@@ -99,6 +99,9 @@ class Server final : private ControlActions {
   // Reads this host's addresses for the destination check, now / every 10 s.
   void refresh_local_addresses();
   void schedule_address_refresh();
+  // Accepts qrexec connections (config.qrexec_socket) on the control thread and hands
+  // each to a worker in turn, which reads its descriptor and serves it.
+  io::awaitable<void> qrexec_accept_loop();
   // Frees replaced snapshots once no request holds them, here rather than on a worker.
   void schedule_snapshot_release(std::chrono::milliseconds after);
 
@@ -119,6 +122,8 @@ class Server final : private ControlActions {
   bool release_scheduled_ = false;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<io::asio::local::stream_protocol::acceptor> qrexec_;
+  std::size_t next_qrexec_worker_ = 0;
   std::unique_ptr<FileWatcher> watcher_;
   std::vector<std::string> watched_;  // what watcher_ watches now
 };

@@ -426,3 +426,31 @@ TEST(ParseConfig, ATinyproxyConfigIsNamedAsSuch) {
 
 }  // namespace
 }  // namespace egressd::core
+
+namespace egressd::core {
+namespace {
+
+TEST(ParseConfig, QrexecSocket) {
+  EXPECT_EQ(parse_config("t.toml", "").config.qrexec_socket, "");
+  const auto on = parse_config("t.toml", "qrexec_socket = \"/run/egressd/qrexec.sock\"\n");
+  EXPECT_TRUE(on.problems.empty());
+  EXPECT_EQ(on.config.qrexec_socket, "/run/egressd/qrexec.sock");
+  const auto relative = parse_config("t.toml", "qrexec_socket = \"qrexec.sock\"\n");
+  ASSERT_EQ(relative.problems.size(), 1u);
+  EXPECT_EQ(relative.problems[0].line, 1);
+  EXPECT_NE(relative.problems[0].message.find("absolute path"), std::string::npos);
+}
+
+TEST(SettingsNeedingRestart, NamesWhatAReloadCannotChange) {
+  Config running;
+  Config reloaded;
+  EXPECT_TRUE(settings_needing_restart(running, reloaded).empty());
+  reloaded.timeouts.idle_client = std::chrono::seconds(5);
+  reloaded.qrexec_socket = "/run/q.sock";
+  reloaded.http_ports = {80, 8080};  // a policy key: a reload applies it
+  EXPECT_EQ(settings_needing_restart(running, reloaded),
+            (std::vector<std::string>{"qrexec_socket", "timeouts"}));
+}
+
+}  // namespace
+}  // namespace egressd::core

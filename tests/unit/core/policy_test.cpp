@@ -103,7 +103,8 @@ TEST(BuildSnapshot, BadFileNamesAreWarningsAndSkipped) {
       build_snapshot(Config{}, {file("README", "((("), file("work.10.0.0.1", "ok\n")}, 1);
   ASSERT_EQ(build.problems.size(), 1u);
   EXPECT_EQ(build.problems[0].to_string(),
-            "/rules/README: warning: not a rules file name (expected <label>.<ip>); skipped");
+            "/rules/README: warning: not a rules file name (expected <label>.<ip>; a file named "
+            "after a qube needs qrexec_socket); skipped");
   ASSERT_NE(build.snapshot, nullptr);
   EXPECT_EQ(build.snapshot->clients.size(), 1u);
 }
