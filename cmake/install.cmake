@@ -32,6 +32,7 @@ install(FILES README.md
 install(FILES packaging/config/rules-example/work.10.137.0.12
   DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/rules)
 install(FILES packaging/config/egressd.toml packaging/config/qubes.toml
+  packaging/qubes/qrexec/30-egress.policy
   DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # Manual pages and the bash completion (loaded on demand by bash-completion, by the
@@ -73,6 +74,8 @@ file(MAKE_DIRECTORY "${_egressd_stage}")
 foreach(_pair
     "packaging/systemd/egressd.service|${_units}|OWNER_READ;OWNER_WRITE;GROUP_READ;WORLD_READ"
     "packaging/qubes/egressd-qubes.service|${_units}|OWNER_READ;OWNER_WRITE;GROUP_READ;WORLD_READ"
+    "packaging/qubes/egress-proxy.socket|${_units}|OWNER_READ;OWNER_WRITE;GROUP_READ;WORLD_READ"
+    "packaging/qubes/egress-proxy@.service|${_units}|OWNER_READ;OWNER_WRITE;GROUP_READ;WORLD_READ"
     "packaging/qubes/qubes-firewall.d/50-egressd|${_egressd_sysconfdir}/qubes/qubes-firewall.d|OWNER_READ;OWNER_WRITE;OWNER_EXECUTE;GROUP_READ;GROUP_EXECUTE;WORLD_READ;WORLD_EXECUTE")
   string(REPLACE "|" ";" _parts "${_pair}")
   list(GET _parts 0 _from)
@@ -98,4 +101,8 @@ foreach(_name egressd.toml qubes.toml)
 endforeach()
 # The plain unit's rules folder, empty: every client is refused until a file is added.
 file(MAKE_DIRECTORY "$ENV{DESTDIR}${_egressd_sysconfdir}/egressd/rules")
+# The qrexec service egress.Proxy of a proxy qube: the socket of qubes.toml's qrexec_socket.
+file(MAKE_DIRECTORY "$ENV{DESTDIR}${_egressd_sysconfdir}/qubes-rpc")
+file(CREATE_LINK "/run/egressd/qrexec.sock"
+  "$ENV{DESTDIR}${_egressd_sysconfdir}/qubes-rpc/egress.Proxy" SYMBOLIC)
 ]])

@@ -98,6 +98,8 @@ _egressctl_labels() {
             [[ $address =~ ^[0-9A-Fa-f:.]+$ ]] || continue
         elif [[ $name =~ $ipv4 ]]; then
             label=${BASH_REMATCH[1]}
+        elif [[ $name =~ ^[A-Za-z][A-Za-z0-9._-]{0,30}$ ]]; then
+            label=$name  # a qube's or profile's file (qrexec_socket)
         else
             continue
         fi

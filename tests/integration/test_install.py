@@ -22,6 +22,9 @@ EXPECTED = {
     "usr/sbin/egressctl": 0o755,
     "usr/lib/systemd/system/egressd.service": 0o644,
     "usr/lib/systemd/system/egressd-qubes.service": 0o644,
+    "usr/lib/systemd/system/egress-proxy.socket": 0o644,
+    "usr/lib/systemd/system/egress-proxy@.service": 0o644,
+    DOC + "/examples/30-egress.policy": 0o644,
     "etc/qubes/qubes-firewall.d/50-egressd": 0o755,
     "etc/egressd/egressd.toml": 0o644,
     "etc/egressd/qubes.toml": 0o644,
@@ -66,8 +69,14 @@ def staged(tmp_path):
 
 def test_files_and_modes(staged):
     files = {str(p.relative_to(staged)): stat.S_IMODE(p.stat().st_mode)
-             for p in staged.rglob("*") if not p.is_dir()}
+             for p in staged.rglob("*") if not p.is_dir() and not p.is_symlink()}
     assert files == EXPECTED
+    links = {str(p.relative_to(staged)): os.readlink(p)
+             for p in staged.rglob("*") if p.is_symlink()}
+    # The qrexec service egress.Proxy is the socket of qubes.toml's qrexec_socket.
+    assert links == {"etc/qubes-rpc/egress.Proxy": "/run/egressd/qrexec.sock"}
+    assert 'qrexec_socket = "/run/egressd/qrexec.sock"' in (
+        staged / "etc/egressd/qubes.toml").read_text()
     rules = staged / "etc/egressd/rules"
     assert rules.is_dir() and not list(rules.iterdir())
     # Nothing was written outside DESTDIR (the configs use absolute /etc paths).
@@ -140,10 +149,13 @@ def test_units_pass_systemd_analyze_verify(staged, tmp_path):
         pytest.skip("systemd-analyze is not installed")
     # verify checks that ExecStart binaries exist: point the units at the staged ones.
     units = []
-    for name in ("egressd.service", "egressd-qubes.service"):
+    for name in ("egressd.service", "egressd-qubes.service", "egress-proxy.socket",
+                 "egress-proxy@.service"):
         text = (staged / "usr/lib/systemd/system" / name).read_text()
         unit = tmp_path / name
-        unit.write_text(text.replace("/usr/sbin/", str(staged / "usr/sbin") + "/"))
+        # qrexec-client-vm exists in qubes only: any executable stands in for it here.
+        unit.write_text(text.replace("/usr/sbin/", str(staged / "usr/sbin") + "/")
+                        .replace("/usr/bin/qrexec-client-vm", shutil.which("cat")))
         units.append(str(unit))
     proc = subprocess.run([analyze, "verify"] + units, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
