@@ -71,13 +71,13 @@ ParsedConfig load_config(const Options& options,
   if (!options.dns_servers.empty()) {
     parsed.config.dns_servers.clear();
     for (const auto& text : options.dns_servers) {
-      auto endpoint = egressd::core::parse_endpoint(text);
-      if (!endpoint) {
+      auto server = egressd::core::parse_dns_server(text);
+      if (!server) {
         parsed.problems.push_back(Problem{Problem::Severity::error, "--dns-server", 0,
-                                          text + ": " + endpoint.error().message});
+                                          text + ": " + server.error().message});
         continue;
       }
-      parsed.config.dns_servers.push_back(*endpoint);
+      parsed.config.dns_servers.push_back(*server);
     }
   }
   if (!options.listen.empty()) {
@@ -186,8 +186,8 @@ int main(int argc, char** argv) {
   app.add_flag("-d", options.foreground,
                "tinyproxy mode: stay in the foreground (egressd's own mode always does)");
   app.add_option("--dns-server", options.dns_servers,
-                 "DNS server to ask, repeatable: 127.0.0.53:53 (overrides config; default: "
-                 "/etc/resolv.conf)");
+                 "DNS server to ask, repeatable: 10.139.1.1 (port 53) or 127.0.0.1:5353 "
+                 "(overrides config; default: /etc/resolv.conf)");
   app.add_option("-l,--listen", options.listen,
                  "address to listen on, repeatable: 127.0.0.1:8100, [::1]:8100 (overrides config)");
   app.add_option("-r,--rules", options.rules_dir, "rules folder (overrides config)");

@@ -553,27 +553,13 @@ class ConfigReader {
             ok = false;
             return;
           }
-          Endpoint server;
-          if (auto address = IpAddress::parse(*text)) {
-            server = Endpoint{*address, 53};
-          } else if (text->find(':') == std::string::npos) {
-            error(line_of(element.source()),
-                  quoted(key) + ": " + quoted(*text) + " is not an IPv4 or IPv6 address");
-            ok = false;
-            return;
-          } else if (auto endpoint = parse_endpoint(*text)) {
-            server = *endpoint;
-          } else {
-            error(line_of(element.source()), quoted(key) + ": " + endpoint.error().message);
+          auto server = parse_dns_server(*text);
+          if (!server) {
+            error(line_of(element.source()), quoted(key) + ": " + server.error().message);
             ok = false;
             return;
           }
-          if (server.port == 0) {
-            error(line_of(element.source()), quoted(key) + ": port 0 is not a DNS server port");
-            ok = false;
-            return;
-          }
-          servers.push_back(server);
+          servers.push_back(*server);
         });
     if (is_array && ok) out_.config.dns_servers = std::move(servers);
   }
@@ -818,6 +804,17 @@ class ConfigReader {
 ParsedConfig parse_config(std::string_view file_path, std::string_view content) {
   ConfigReader reader(file_path);
   return reader.read(content);
+}
+
+Result<Endpoint> parse_dns_server(std::string_view text) {
+  if (auto address = IpAddress::parse(text)) return Endpoint{*address, 53};
+  if (text.find(':') == std::string_view::npos) {
+    return Error{"'" + std::string(text) + "' is not an IPv4 or IPv6 address"};
+  }
+  auto endpoint = parse_endpoint(text);
+  if (!endpoint) return endpoint;
+  if (endpoint->port == 0) return Error{"port 0 is not a DNS server port"};
+  return endpoint;
 }
 
 std::vector<std::string> settings_needing_restart(const Config& running, const Config& reloaded) {

@@ -46,6 +46,9 @@ std::optional<std::uint16_t> parse_port(std::string_view text);
 // free port" when listening. Error message says what is wrong with the text.
 Result<Endpoint> parse_endpoint(std::string_view text);
 
+// A DNS server: "ADDRESS" (port 53), "a.b.c.d:PORT" or "[v6]:PORT" (port 1..65535).
+Result<Endpoint> parse_dns_server(std::string_view text);
+
 struct Timeouts {
   std::chrono::seconds request_head{30};   // accept to end of the first request head (slow clients)
   std::chrono::seconds idle_client{60};    // keep-alive wait for the next request
