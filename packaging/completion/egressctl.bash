@@ -68,11 +68,26 @@ _egressctl_rules_dir() {
     printf '%s' /etc/egressd/rules
 }
 
+# Whether the config of --config sets a qrexec_socket (then a rules file named after a
+# qube, without an address, is that qube's).
+_egressctl_qrexec_on() {
+    local config line
+    local section='^[[:space:]]*\['
+    local set_key='^[[:space:]]*qrexec_socket[[:space:]]*=[[:space:]]*["'"'"'][^"'"'"']'
+    config=$(_egressctl_option_value --config)
+    [[ -n $config && -r $config ]] || return 1
+    while IFS= read -r line || [[ -n $line ]]; do
+        [[ $line =~ $section ]] && return 1
+        [[ $line =~ $set_key ]] && return 0
+    done < "$config"
+    return 1
+}
+
 # The client labels of the rules files in folder $1, one per line. Names egressd skips
 # (hidden files, editor and package-manager leftovers, names that are not
-# <label>.<address>) give no label.
+# <label>.<address>) give no label; with $2 non-empty (qrexec on), a qube's name does.
 _egressctl_labels() {
-    local dir=$1 file name label prefix address shopts
+    local dir=$1 qrexec=${2:-} file name label prefix address shopts
     local octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
     local ipv4="^(.+)\\.($octet\\.){3}$octet\$"
     local label_chars='^[A-Za-z0-9._-]+$'
@@ -98,7 +113,7 @@ _egressctl_labels() {
             [[ $address =~ ^[0-9A-Fa-f:.]+$ ]] || continue
         elif [[ $name =~ $ipv4 ]]; then
             label=${BASH_REMATCH[1]}
-        elif [[ $name =~ ^[A-Za-z][A-Za-z0-9._-]{0,30}$ ]]; then
+        elif [[ -n $qrexec && $name =~ ^[A-Za-z][A-Za-z0-9._-]{0,30}$ ]]; then
             label=$name  # a qube's or profile's file (qrexec_socket)
         else
             continue
@@ -213,7 +228,8 @@ _egressctl() {
                 return 0
             fi
             local labels label given
-            labels=$(_egressctl_labels "$(_egressctl_rules_dir)")
+            labels=$(_egressctl_labels "$(_egressctl_rules_dir)" \
+                "$(_egressctl_qrexec_on && printf 1)")
             words=""
             for label in $labels; do
                 # start, stop and restart take several names: offer each one once.

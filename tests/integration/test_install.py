@@ -368,6 +368,21 @@ def test_completion_offers_labels_from_the_rules_folder(completion_rules, tmp_pa
                            env={"HOME": str(tmp_path)})) == labels
 
 
+def test_completion_offers_qubes_when_the_config_has_qrexec(tmp_path):
+    # A file named after a qube is a client only with qrexec_socket (then, as egressd does).
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for name in ("work", "banking", "web.10.0.0.1", "notes~"):
+        (rules / name).write_text("")
+    plain = tmp_path / "plain.toml"
+    plain.write_text('rules_dir = "rules"\n')
+    qrexec = tmp_path / "qrexec.toml"
+    qrexec.write_text('rules_dir = "rules"\nqrexec_socket = "/run/egressd/qrexec.sock"\n')
+    assert complete(["egressctl", "--config", str(plain), "stop", ""]) == ["web"]
+    assert sorted(complete(["egressctl", "--config", str(qrexec), "stop", ""])) == [
+        "banking", "web", "work"]
+
+
 def test_completion_default_rules_folder(tmp_path):
     # A config without rules_dir means /etc/egressd/rules (as egressctl lint reads it),
     # not the config's own folder.
