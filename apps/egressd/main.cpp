@@ -125,13 +125,12 @@ void print_problems(const Problems& problems) {
 
 // The snapshot of the config as it is on disk now (the rules folder, or in tinyproxy
 // mode the files the tinyproxy config names).
-egressd::core::SnapshotBuild load_snapshot(const Options& options, const ParsedConfig& parsed,
+egressd::core::SnapshotBuild load_snapshot(const ParsedConfig& parsed,
                                            const egressd::core::TinyproxyConfig* tinyproxy,
                                            std::uint64_t generation,
                                            const egressd::core::PolicySnapshot* previous) {
   if (tinyproxy != nullptr) {
-    return egressd::server::load_tinyproxy_policy(options.tinyproxy_config, *tinyproxy,
-                                                  parsed.config, generation);
+    return egressd::server::load_tinyproxy_policy(*tinyproxy, parsed.config, generation);
   }
   return egressd::server::load_policy(parsed.config, generation, previous);
 }
@@ -232,7 +231,7 @@ int main(int argc, char** argv) {
   Problems problems = parsed.problems;
   std::shared_ptr<const egressd::core::PolicySnapshot> snapshot;
   if (!egressd::core::has_errors(problems)) {
-    auto build = load_snapshot(options, parsed, tp, 1, nullptr);
+    auto build = load_snapshot(parsed, tp, 1, nullptr);
     problems.insert(problems.end(), build.problems.begin(), build.problems.end());
     snapshot = std::move(build.snapshot);
   }
@@ -329,7 +328,7 @@ int main(int argc, char** argv) {
       failed.problems = std::move(reparsed.problems);
       return failed;
     }
-    auto build = load_snapshot(options, reparsed, rtp, generation, previous);
+    auto build = load_snapshot(reparsed, rtp, generation, previous);
     build.problems.insert(build.problems.begin(), reparsed.problems.begin(),
                           reparsed.problems.end());
     return build;

@@ -228,9 +228,8 @@ TinyproxySetup tinyproxy_setup(std::string_view config_path, const TinyproxyConf
   return out;
 }
 
-SnapshotBuild build_tinyproxy_snapshot(std::string_view config_path, const Config& config,
-                                       const TinyproxyConfig& tp, const TinyproxyFiles& files,
-                                       std::uint64_t generation) {
+SnapshotBuild build_tinyproxy_snapshot(const Config& config, const TinyproxyConfig& tp,
+                                       const TinyproxyFiles& files, std::uint64_t generation) {
   SnapshotBuild build;
   const auto content_of = [&](const std::string& path) -> const std::string* {
     if (const auto it = files.contents.find(path); it != files.contents.end()) return &it->second;
@@ -275,7 +274,6 @@ SnapshotBuild build_tinyproxy_snapshot(std::string_view config_path, const Confi
       behaviour->default_error_page = *content;
     }
   }
-  (void)config_path;
   if (has_errors(build.problems)) return build;
 
   auto snapshot = std::make_shared<PolicySnapshot>();

@@ -86,9 +86,8 @@ TinyproxySetup tinyproxy_setup(std::string_view config_path, const TinyproxyConf
 // plain HTTP to any port, CONNECT to the ConnectPort ports (none listed: any). A filter
 // with any error, or a file that could not be read, fails the whole build (snapshot
 // nullptr): at start egressd does not start, at a reload the running rules stay.
-SnapshotBuild build_tinyproxy_snapshot(std::string_view config_path, const Config& config,
-                                       const TinyproxyConfig& tp, const TinyproxyFiles& files,
-                                       std::uint64_t generation);
+SnapshotBuild build_tinyproxy_snapshot(const Config& config, const TinyproxyConfig& tp,
+                                       const TinyproxyFiles& files, std::uint64_t generation);
 
 // Whether a Proxy-Authorization value carries one of the BasicAuth credentials
 // ("Basic <base64>", the scheme in any case). With no BasicAuth lines, always true.

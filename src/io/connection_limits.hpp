@@ -49,7 +49,8 @@ class ConnectionLimits {
   std::size_t global_cap() const { return global_cap_; }
   std::size_t client_cap() const { return client_cap_; }
 
-  // Counted by the sessions (relaxed: numbers for people, not for decisions).
+  // Counted by the sessions in tinyproxy mode only (relaxed: numbers for people, not for
+  // decisions).
   std::atomic<std::uint64_t> requests{0};  // requests decided
   std::atomic<std::uint64_t> denied{0};    // of those, refused
   std::atomic<std::uint64_t> refused{0};   // connections over a cap

@@ -235,8 +235,8 @@ class Session final : public Abortable {
   awaitable<bool> tinyproxy_checks(const core::PolicySnapshot& snapshot,
                                    const http::request<http::buffer_body>& request,
                                    const core::Host& host, bool is_connect, bool& answered);
-  // tinyproxy mode's answer to a denied request: 403 "Filtered" or "Access violation",
-  // with tinyproxy's log line.
+  // tinyproxy mode's answer to a denied request: 403 "Filtered", "Access violation" (port)
+  // or "Access denied" (Allow/Deny), with tinyproxy's log line.
   awaitable<bool> tinyproxy_refusal(const core::TinyproxyBehaviour& behaviour,
                                     const core::Decision& decision, const core::Host& host,
                                     std::uint16_t port, bool is_connect);
@@ -491,8 +491,11 @@ core::Decision Session::decide_and_log(const core::PolicySnapshot& snapshot,
                                        std::uint16_t port, bool is_connect, std::string_view url) {
   const core::DecisionRequest request{method, host, port, is_connect, url};
   const auto decision = core::decide(snapshot, client_address_, request, flags());
-  context_.limits.requests.fetch_add(1, std::memory_order_relaxed);
-  if (!decision.allowed()) context_.limits.denied.fetch_add(1, std::memory_order_relaxed);
+  if (tinyproxy_) {
+    // For the statistics page only: shared counters stay off the path of egressd's own mode.
+    context_.limits.requests.fetch_add(1, std::memory_order_relaxed);
+    if (!decision.allowed()) context_.limits.denied.fetch_add(1, std::memory_order_relaxed);
+  }
   record(method, host.name, port, is_connect, decision);
   return decision;
 }
@@ -1115,12 +1118,9 @@ awaitable<bool> Session::tinyproxy_checks(const core::PolicySnapshot& snapshot,
   const core::TinyproxyBehaviour& behaviour = *snapshot.tinyproxy;
   answered = true;
   if (!core::admitted(snapshot.access, client_address_)) {
-    context_.limits.denied.fetch_add(1, std::memory_order_relaxed);
-    spdlog::info("Unauthorized connection from \"{}\".", client_text_);
-    co_return co_await send_tinyproxy(
-        behaviour, http::status::forbidden, "Access denied",
-        "The administrator of this proxy has not configured it to service requests from your "
-        "host.");
+    core::Decision refused;
+    refused.reason = core::Reason::not_admitted;
+    co_return co_await tinyproxy_refusal(behaviour, refused, host, 0, is_connect);
   }
   const auto credentials = request[http::field::proxy_authorization];
   if (!core::tinyproxy_credentials_ok(behaviour, {credentials.data(), credentials.size()})) {
@@ -1158,6 +1158,8 @@ awaitable<bool> Session::tinyproxy_refusal(const core::TinyproxyBehaviour& behav
                                       detail);
   }
   if (decision.reason == core::Reason::not_admitted) {
+    context_.limits.denied.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("Unauthorized connection from \"{}\".", client_text_);
     co_return co_await send_tinyproxy(
         behaviour, http::status::forbidden, "Access denied",
         "The administrator of this proxy has not configured it to service requests from your "

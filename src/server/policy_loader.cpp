@@ -128,8 +128,7 @@ TinyproxyLoad load_tinyproxy_config_file(const std::string& path) {
   return load;
 }
 
-core::SnapshotBuild load_tinyproxy_policy(const std::string& path,
-                                          const core::TinyproxyConfig& tinyproxy,
+core::SnapshotBuild load_tinyproxy_policy(const core::TinyproxyConfig& tinyproxy,
                                           const core::Config& config, std::uint64_t generation) {
   core::TinyproxyFiles files;
   for (const auto& file : core::tinyproxy_files(tinyproxy)) {
@@ -141,7 +140,7 @@ core::SnapshotBuild load_tinyproxy_policy(const std::string& path,
       files.read_errors.emplace(file, error.empty() ? "read error" : error);
     }
   }
-  return core::build_tinyproxy_snapshot(path, config, tinyproxy, files, generation);
+  return core::build_tinyproxy_snapshot(config, tinyproxy, files, generation);
 }
 
 }  // namespace egressd::server

@@ -37,8 +37,7 @@ TinyproxyLoad load_tinyproxy_config_file(const std::string& path);
 // Reads the files a tinyproxy config names (the filter, the error templates) and builds
 // its snapshot (core::build_tinyproxy_snapshot): with any problem in them, none.
 // `config` is the setup of `tinyproxy` with the command line's overrides.
-core::SnapshotBuild load_tinyproxy_policy(const std::string& path,
-                                          const core::TinyproxyConfig& tinyproxy,
+core::SnapshotBuild load_tinyproxy_policy(const core::TinyproxyConfig& tinyproxy,
                                           const core::Config& config, std::uint64_t generation);
 
 }  // namespace egressd::server

@@ -45,7 +45,7 @@ SnapshotBuild build_from(std::string_view text, const TinyproxyFiles& files = {}
   const TinyproxyConfig tp = tp_config(text);
   const TinyproxySetup setup = tinyproxy_setup(kConfigPath, tp);
   EXPECT_FALSE(has_errors(setup.problems)) << text << messages(setup.problems);
-  return build_tinyproxy_snapshot(kConfigPath, setup.config, tp, files, generation);
+  return build_tinyproxy_snapshot(setup.config, tp, files, generation);
 }
 
 // A snapshot that must build.
